@@ -1,0 +1,127 @@
+"""The composition root: settings in, a wired ``SyncPipeline`` out. The only place adapters meet."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from crmbridge.errors import ConfigError, ConfigProblem, Location
+from crmbridge.mapping import FieldMapping, load_mapping
+from crmbridge.pipeline import SyncPipeline
+from crmbridge.retry import RetryPolicy, Sleeper
+from crmbridge.rules import RuleSet, load_rule_set
+from crmbridge.settings import Settings
+from crmbridge.sinks.salesforce import SalesforceSink, TokenProvider
+from crmbridge.sources.hubspot import HubSpotSource
+from crmbridge.state import open_store
+from crmbridge.state.sqlite import SQLiteStateStore
+
+RULES_FILE = "qualification.yaml"
+
+
+@dataclass
+class Config:
+    """What an admin's files say: the field/stage map and the qualification rule set."""
+
+    mapping: FieldMapping
+    rules: RuleSet
+
+
+def load_config(mappings_dir: Path) -> Config:
+    """Load and validate every file under ``mappings_dir``; all problems in one ConfigError."""
+    if not mappings_dir.is_dir():
+        raise ConfigError(
+            ConfigProblem(
+                Location(str(mappings_dir)),
+                "mappings directory not found",
+                hint="set CRMBRIDGE_MAPPINGS_DIR or run from the directory that holds mappings/",
+            )
+        )
+    problems: list[ConfigProblem] = []
+    mapping = rules = None
+    try:
+        mapping = load_mapping(mappings_dir)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    try:
+        rules = load_rule_set(mappings_dir / RULES_FILE)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems or mapping is None or rules is None:
+        raise ConfigError(problems)
+    return Config(mapping=mapping, rules=rules)
+
+
+def require_endpoints(settings: Settings) -> None:
+    """Refuse to start without both endpoints, naming the variables to set."""
+    missing = []
+    if not settings.hubspot.access_token:
+        missing.append("CRMBRIDGE_HUBSPOT__ACCESS_TOKEN")
+    if not settings.salesforce.instance_url:
+        missing.append("CRMBRIDGE_SALESFORCE__INSTANCE_URL")
+    if not settings.salesforce.access_token:
+        missing.append("CRMBRIDGE_SALESFORCE__ACCESS_TOKEN")
+    if missing:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    Location(f"environment variable {name}"),
+                    "not set",
+                    hint="set it (or put it in .env); `crmbridge demo` runs against the "
+                    "built-in simulators instead",
+                )
+                for name in missing
+            ]
+        )
+
+
+@dataclass
+class App:
+    pipeline: SyncPipeline
+    store: SQLiteStateStore
+    sink: SalesforceSink
+    source: HubSpotSource
+    config: Config
+
+    def close(self) -> None:
+        self.sink.close()
+        self.store.close()
+
+
+def build_app(
+    settings: Settings,
+    *,
+    stop: threading.Event | None = None,
+    sleep: Sleeper = time.sleep,
+    clock: Callable[[], float] = time.time,
+    token_provider: TokenProvider | None = None,
+    config: Config | None = None,
+) -> App:
+    """Wire the adapters the settings name into a pipeline (files are validated first)."""
+    require_endpoints(settings)
+    config = config or load_config(settings.mappings_dir)
+    store = open_store(settings.state_url)
+    source = HubSpotSource(settings.hubspot, RetryPolicy("hubspot", settings.retry, sleep=sleep))
+    sink = SalesforceSink(
+        settings.salesforce,
+        RetryPolicy("salesforce", settings.retry, sleep=sleep),
+        external_id_field=config.mapping.external_id_field,
+        object_name=config.mapping.target_object,
+        token_provider=token_provider,
+    )
+    pipeline = SyncPipeline(
+        source=source,
+        sink=sink,
+        store=store,
+        mapping=config.mapping,
+        rules=config.rules,
+        index_lag_s=settings.hubspot.index_lag_s,
+        batch_size=settings.salesforce.batch_size,
+        clock=clock,
+        sleep=sleep,
+        stop=stop,
+    )
+    return App(pipeline=pipeline, store=store, sink=sink, source=source, config=config)

@@ -1,0 +1,251 @@
+"""The ``crmbridge`` command: run, sync, demo, rejects, validate, status, config, sandbox.
+
+Exit codes: 0 done; 1 a pass stopped early (budget, outage: the cursor is kept); 2 a setting or
+mapping file is wrong (each problem printed with its location and a hint); 3 a fatal API error
+(credentials refused).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crmbridge import reports
+from crmbridge.bootstrap import build_app, load_config
+from crmbridge.daemon import EXIT_CONFIG, install_signal_handlers, run_loop
+from crmbridge.errors import ConfigError
+from crmbridge.logs import configure_logging
+from crmbridge.ports import RejectFilter
+from crmbridge.settings import Settings, load_settings
+from crmbridge.state import open_store
+
+
+@contextmanager
+def _config_errors() -> Iterator[None]:
+    """Print a ConfigError as the admin needs it (file:line, hint) and exit 2, no traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        click.echo(f"crmbridge: configuration error ({len(exc.problems)} problem(s))", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def _settings(**overrides: Any) -> Settings:
+    with _config_errors():
+        return load_settings(**overrides)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="crmbridge")
+def main() -> None:
+    """Move qualified leads from HubSpot to Salesforce; log every reject with its reasons."""
+
+
+# -- syncing ------------------------------------------------------------------------------------
+def _run(once: bool) -> None:
+    settings = _settings()
+    configure_logging(settings.log_format, settings.log_level)
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    with _config_errors():
+        app = build_app(settings, stop=stop)
+        try:
+            code = run_loop(
+                app.pipeline,
+                poll_interval_s=settings.poll_interval_s,
+                stop=stop,
+                once=once,
+                on_pass=(lambda s: click.echo(reports.summary_text(s))) if once else None,
+            )
+        finally:
+            app.close()
+    raise SystemExit(code)
+
+
+@main.command()
+def run() -> None:
+    """Run as a daemon: a pass every CRMBRIDGE_POLL_INTERVAL_S seconds until SIGTERM/SIGINT."""
+    _run(once=False)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run one pass and exit (without it: like `run`).")
+def sync(once: bool) -> None:
+    """Sync HubSpot contacts to Salesforce Leads through the qualification gate."""
+    _run(once=once)
+
+
+@main.command()
+@click.option("--contacts", default=300, show_default=True, help="Contacts to seed in HubSpot.")
+@click.option(
+    "--state-url",
+    default="sqlite:///crmbridge-demo.db",
+    show_default=True,
+    help="State store for the demo (recreated on every demo run).",
+)
+def demo(contacts: int, state_url: str) -> None:
+    """Full sync against the built-in HubSpot and Salesforce simulators, with a summary."""
+    from crmbridge.demo import run_demo  # the simulators load only for the demo
+
+    settings = _settings(state_url=state_url)
+    configure_logging("console", "WARNING")
+    with _config_errors():
+        raise SystemExit(run_demo(settings, contacts=contacts, echo=click.echo))
+
+
+# -- the reject log -----------------------------------------------------------------------------
+@main.group()
+def rejects() -> None:
+    """Inspect the reject log: why each lead was held back, by which rule-set version."""
+
+
+_state_option = click.option(
+    "--state-url", default=None, help="State store URL (default: CRMBRIDGE_STATE_URL)."
+)
+
+
+def _open_store(state_url: str | None) -> Any:
+    settings = _settings(**({"state_url": state_url} if state_url else {}))
+    with _config_errors():
+        return open_store(settings.state_url)
+
+
+@rejects.command("list")
+@_state_option
+@click.option("--all", "include_resolved", is_flag=True, help="Include resolved rejects.")
+@click.option("--criterion", help="Only rejects failing this criterion (e.g. budget).")
+@click.option(
+    "--stage", type=click.Choice(["qualification", "mapping", "salesforce"]), help="Only this stage."
+)
+@click.option("--contact", "contact_id", help="Only this HubSpot contact id.")
+@click.option("--rule-version", help="Only decisions made under this rule-set version.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--offset", default=0)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def rejects_list(
+    state_url: str | None,
+    include_resolved: bool,
+    criterion: str | None,
+    stage: str | None,
+    contact_id: str | None,
+    rule_version: str | None,
+    limit: int,
+    offset: int,
+    fmt: str,
+) -> None:
+    """List rejected leads, newest first (open ones unless --all)."""
+    store = _open_store(state_url)
+    query = RejectFilter(
+        include_resolved=include_resolved,
+        stage=stage,
+        criterion=criterion,
+        contact_id=contact_id,
+        rule_set_version=rule_version,
+        limit=limit,
+        offset=offset,
+    )
+    try:
+        records = store.rejects(query)
+        total = store.count_rejects(query)
+    finally:
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps([reports.reject_json(r) for r in records], indent=2))
+        return
+    click.echo(reports.rejects_table(records, total=total, offset=offset))
+
+
+@rejects.command("show")
+@_state_option
+@click.argument("reject_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def rejects_show(state_url: str | None, reject_id: int, fmt: str) -> None:
+    """Show one reject: every failed criterion, the inputs it read, the rule-set version."""
+    store = _open_store(state_url)
+    try:
+        record = store.reject(reject_id)
+    finally:
+        store.close()
+    if record is None:
+        raise click.ClickException(f"no reject with id {reject_id} (see `crmbridge rejects list`)")
+    if fmt == "json":
+        click.echo(json.dumps(reports.reject_json(record), indent=2))
+    else:
+        click.echo(reports.reject_text(record))
+
+
+# -- admin helpers ------------------------------------------------------------------------------
+@main.command()
+@click.option("--mappings-dir", type=click.Path(path_type=Path), default=None)
+def validate(mappings_dir: Path | None) -> None:
+    """Check the files under mappings/ and print every problem with file:line and a hint."""
+    settings = _settings()
+    directory = mappings_dir or settings.mappings_dir
+    with _config_errors():
+        config = load_config(directory)
+    click.echo(
+        f"{directory}: OK — {len(config.mapping.source_properties)} HubSpot properties mapped "
+        f"onto {config.mapping.target_object}; rule set {config.rules.name!r} "
+        f"version {config.rules.version}"
+    )
+
+
+@main.command()
+@_state_option
+def status(state_url: str | None) -> None:
+    """Where the sync stands: cursor, ledger counts, parked leads, open rejects."""
+    store = _open_store(state_url)
+    try:
+        click.echo(reports.status_text(store))
+    finally:
+        store.close()
+
+
+@main.group()
+def config() -> None:
+    """Show the effective configuration."""
+
+
+@config.command("show")
+def config_show() -> None:
+    """Print the settings crmbridge would use, secrets masked."""
+    click.echo(json.dumps(_settings().redacted(), indent=2))
+
+
+# -- simulators ---------------------------------------------------------------------------------
+@main.group()
+def sandbox() -> None:
+    """The built-in HubSpot and Salesforce simulators."""
+
+
+@sandbox.command("serve")
+@click.option("--contacts", default=300, show_default=True)
+@click.option("--env-file", type=click.Path(path_type=Path), default=None,
+              help="Also write the CRMBRIDGE_ variables to this file (for `run` / .env).")
+def sandbox_serve(contacts: int, env_file: Path | None) -> None:
+    """Serve both simulators until Ctrl-C and print the variables that point crmbridge at them."""
+    from crmbridge.sandbox.runtime import Sandbox
+
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    with Sandbox(contacts=contacts, ca_dir=Path(os.getcwd()) / ".crmbridge-sandbox") as box:
+        lines = [f"{key}={value}" for key, value in box.environment().items()]
+        click.echo("Simulators are up. Point crmbridge at them with:\n")
+        for line in lines:
+            click.echo(f"  export {line}")
+        if env_file is not None:
+            env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            click.echo(f"\n(also written to {env_file})")
+        click.echo("\nCtrl-C stops them.")
+        while not stop.wait(0.5):
+            pass
+

@@ -1,0 +1,138 @@
+"""``crmbridge demo``: the whole main job against the built-in simulators, narrated.
+
+Three passes over one seeded portal: the backfill, a pass after a few edits in HubSpot (one
+rejected lead now qualifies, one synced lead changes), and a pass with nothing new, which
+pushes nothing. The same pipeline and adapters as production; only the endpoints differ.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from crmbridge import reports
+from crmbridge.bootstrap import build_app
+from crmbridge.ports import RejectFilter
+from crmbridge.sandbox.runtime import Sandbox
+from crmbridge.settings import Settings
+from crmbridge.state import sqlite_path
+from crmbridge.state.sqlite import SQLiteStateStore
+
+#: The demo edits contacts and syncs again at once, so its safety margin is short.
+DEMO_INDEX_LAG_S = 1.0
+DEMO_SEARCH_LAG_MS = 300
+
+QUALIFYING_EDIT = {
+    "budget": "$120,000",
+    "jobtitle": "CFO",
+    "industry": "MANUFACTURING",
+    "need": "Our supply chain has no visibility across plants",
+    "timeline_days": "60",
+}
+
+Echo = Callable[[str], None]
+
+
+def _fresh_state(settings: Settings) -> Path:
+    path = sqlite_path(settings.state_url)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+def pointed_at(settings: Settings, box: Sandbox) -> Settings:
+    """``settings`` with both endpoints replaced by the sandbox's."""
+    env = box.environment()
+    hubspot = settings.hubspot.model_copy(
+        update={
+            "base_url": env["CRMBRIDGE_HUBSPOT__BASE_URL"],
+            "access_token": SecretStr(env["CRMBRIDGE_HUBSPOT__ACCESS_TOKEN"]),
+            "index_lag_s": DEMO_INDEX_LAG_S,
+            "search_per_s": 50.0,
+        }
+    )
+    salesforce = settings.salesforce.model_copy(
+        update={
+            "instance_url": env["CRMBRIDGE_SALESFORCE__INSTANCE_URL"],
+            "access_token": SecretStr(env["CRMBRIDGE_SALESFORCE__ACCESS_TOKEN"]),
+            "ca_bundle": Path(env["CRMBRIDGE_SALESFORCE__CA_BUNDLE"]),
+        }
+    )
+    return settings.model_copy(update={"hubspot": hubspot, "salesforce": salesforce})
+
+
+def run_demo(settings: Settings, *, contacts: int, echo: Echo) -> int:
+    """Run the narrated demo; return the exit code."""
+    state_path = _fresh_state(settings)
+    with Sandbox(contacts=contacts, search_index_lag_ms=DEMO_SEARCH_LAG_MS) as box:
+        demo_settings = pointed_at(settings, box)
+        app = build_app(demo_settings)
+        try:
+            echo(f"HubSpot simulator    {box.hubspot_url}  ({contacts} seeded contacts)")
+            echo(f"Salesforce simulator {box.salesforce_url}  (empty org, TLS with a local CA)")
+            echo(f"State                {state_path}")
+            echo(
+                f"Rules                {app.config.rules.name} version {app.config.rules.version}"
+            )
+            echo("\n== Pass 1: backfill ==")
+            started = time.monotonic()
+            first = app.pipeline.run_pass()
+            echo(reports.summary_text(first, elapsed_s=time.monotonic() - started))
+            if first.stopped_early:
+                return 1
+
+            edited = _edit_some_contacts(box, app.store, echo)
+            time.sleep(DEMO_INDEX_LAG_S + DEMO_SEARCH_LAG_MS / 1000 + 0.2)
+            echo("\n== Pass 2: after edits in HubSpot ==")
+            started = time.monotonic()
+            second = app.pipeline.run_pass()
+            echo(reports.summary_text(second, elapsed_s=time.monotonic() - started))
+            for contact_id in edited:
+                latest = app.store.decisions_of(contact_id)[-1]
+                echo(f"  contact {contact_id}: {latest.outcome.value}")
+
+            echo("\n== Pass 3: nothing changed ==")
+            third = app.pipeline.run_pass()
+            echo(reports.summary_text(third))
+            echo(f"\nSalesforce org now holds {len(box.salesforce.org.leads)} leads.")
+            _show_rejects(app.store, echo)
+            url = settings.state_url
+            echo("\nNext: look at the reject log yourself:")
+            echo(f"  crmbridge rejects list --state-url {url}")
+            echo(f"  crmbridge rejects show ID --state-url {url}")
+            echo(f"  crmbridge status --state-url {url}")
+        finally:
+            app.close()
+    return 0
+
+
+def _edit_some_contacts(box: Sandbox, store: SQLiteStateStore, echo: Echo) -> list[str]:
+    """Make one rejected lead qualify and give one synced lead a new phone, in the portal."""
+    edited: list[str] = []
+    rejects = store.rejects(RejectFilter(stage="qualification", limit=200))
+    for record in rejects:
+        decision = record.decision
+        if decision.email and "@" in decision.email and decision.email.isascii() and all(
+            decision.inputs.get(name) for name in ("lastname", "company")
+        ):
+            box.hubspot.portal.update_contact(decision.contact_id, dict(QUALIFYING_EDIT))
+            echo(
+                f"\nEdited contact {decision.contact_id} in HubSpot (was rejected: "
+                f"{decision.reasons[0].message}); it now meets every criterion."
+            )
+            edited.append(decision.contact_id)
+            break
+    for contact_id in store.contacts_with_status("synced", limit=1):
+        box.hubspot.portal.update_contact(contact_id, {"phone": "+1 555 0100"})
+        echo(f"Edited contact {contact_id} in HubSpot (synced earlier): new phone number.")
+        edited.append(contact_id)
+    return edited
+
+
+def _show_rejects(store: SQLiteStateStore, echo: Echo) -> None:
+    query = RejectFilter(limit=5)
+    echo("\nNewest open rejects:")
+    echo(reports.rejects_table(store.rejects(query), total=store.count_rejects(query), offset=0))

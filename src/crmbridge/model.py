@@ -1,0 +1,273 @@
+"""Domain values shared by every part of crmbridge: frozen, typed, free of any client library.
+
+Every value here can be stored and read back as JSON, so a decision keeps its inputs and the
+rule-set version it was made under (what-if replays and the reviewer console read them later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+#: A value a Salesforce field can take in a JSON request body.
+FieldValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class SourceContact:
+    """One HubSpot contact as pulled: every property is a string or ``None`` (HubSpot's wire form)."""
+
+    id: str
+    properties: Mapping[str, str | None]
+    modified_at_ms: int
+    archived: bool = False
+
+    @property
+    def numeric_id(self) -> int:
+        """The contact id as an integer (HubSpot record ids are numeric)."""
+        return int(self.id)
+
+    def get(self, name: str) -> str | None:
+        """The raw property value, or ``None`` when unset."""
+        return self.properties.get(name)
+
+
+@dataclass(frozen=True, order=True)
+class Cursor:
+    """Incremental-sync bookmark: everything before ``modified_at_ms`` is done, and at
+    ``modified_at_ms`` every contact with an id up to ``last_id`` is done."""
+
+    modified_at_ms: int = 0
+    last_id: int = 0
+
+    def covers(self, contact: SourceContact) -> bool:
+        """True when ``contact`` (at its current modification time) is already behind the cursor."""
+        return (contact.modified_at_ms, contact.numeric_id) <= (self.modified_at_ms, self.last_id)
+
+
+@dataclass(frozen=True)
+class PicklistValue:
+    value: str
+    label: str
+    active: bool = True
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One Salesforce field as ``describe`` tells it (the parts crmbridge checks before pushing)."""
+
+    name: str
+    type: str
+    length: int = 0
+    nillable: bool = True
+    createable: bool = True
+    updateable: bool = True
+    defaulted_on_create: bool = False
+    external_id: bool = False
+    unique: bool = False
+    restricted_picklist: bool = False
+    picklist_values: tuple[PicklistValue, ...] = ()
+    precision: int = 0
+    scale: int = 0
+
+    @property
+    def required_on_create(self) -> bool:
+        return (
+            self.createable
+            and not self.nillable
+            and not self.defaulted_on_create
+            and self.type != "boolean"
+        )
+
+    @property
+    def active_values(self) -> tuple[str, ...]:
+        return tuple(p.value for p in self.picklist_values if p.active)
+
+
+@dataclass(frozen=True)
+class ObjectSchema:
+    """The describe of one sObject (``Lead``), keyed by field API name."""
+
+    name: str
+    fields: Mapping[str, FieldSpec]
+
+    def field(self, name: str) -> FieldSpec | None:
+        return self.fields.get(name)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a lead did not go through: one failed criterion, mapping problem or Salesforce error.
+
+    ``criterion`` names what failed (``budget``, ``mapping.Company``, ``salesforce``);
+    ``message`` is the sentence a reviewer reads; ``code`` is a machine code where one exists
+    (a Salesforce ``statusCode``, ``PARSE_ERROR``, ``REQUIRED``)."""
+
+    criterion: str
+    message: str
+    code: str | None = None
+    fields: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "criterion": self.criterion,
+            "message": self.message,
+            "code": self.code,
+            "fields": list(self.fields),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Reason:
+        return cls(
+            criterion=str(data["criterion"]),
+            message=str(data["message"]),
+            code=data.get("code"),
+            fields=tuple(data.get("fields") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    """The outcome of one named criterion of the qualification rule set."""
+
+    name: str
+    passed: bool
+    reason: str | None = None
+    children: tuple[CriterionResult, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "reason": self.reason,
+            "children": [c.to_json() for c in self.children],
+        }
+
+
+@dataclass(frozen=True)
+class Qualification:
+    """What the rule set said about one contact, with the version of the rule set that said it."""
+
+    qualified: bool
+    rule_set_version: str
+    results: tuple[CriterionResult, ...]
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        """One reason per failed top-level criterion, in rule-file order."""
+        return tuple(
+            Reason(criterion=r.name, message=r.reason or f"{r.name}: not met", code="RULE")
+            for r in self.results
+            if not r.passed
+        )
+
+
+@dataclass(frozen=True)
+class MappedLead:
+    """A contact in the Salesforce Lead's vocabulary, ready to upsert by external id."""
+
+    contact_id: str
+    fields: Mapping[str, FieldValue]
+
+
+@dataclass(frozen=True)
+class MapResult:
+    """The mapper's answer: a lead, or the reasons it could not build one (never both empty)."""
+
+    lead: MappedLead | None
+    reasons: tuple[Reason, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.lead is not None and not self.reasons
+
+
+class Outcome(StrEnum):
+    """What happened to one contact version in one pass."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"  # mapped payload equals the last one pushed: no API call
+    REJECTED = "rejected"  # qualification, mapping or a permanent Salesforce record error
+    PARKED = "parked"  # transient failure after bounded retries: retried next pass
+    SKIPPED = "skipped"  # archived in HubSpot: never deletes anything in Salesforce
+
+
+class RejectStage(StrEnum):
+    QUALIFICATION = "qualification"
+    MAPPING = "mapping"
+    SALESFORCE = "salesforce"
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One error Salesforce returned for one record (``statusCode`` / ``errorCode``)."""
+
+    code: str
+    message: str
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """Salesforce's answer for one record of an upsert batch."""
+
+    contact_id: str
+    success: bool
+    salesforce_id: str | None = None
+    created: bool = False
+    errors: tuple[RecordError, ...] = ()
+    transient: bool = False  # a failure worth retrying (UNABLE_TO_LOCK_ROW, rolled back …)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Everything crmbridge decided about one contact version, kept as data.
+
+    ``inputs`` holds the raw HubSpot properties the decision read, so a new rule set can be
+    replayed over stored decisions without calling HubSpot again."""
+
+    contact_id: str
+    modified_at_ms: int
+    email: str | None
+    outcome: Outcome
+    rule_set_version: str
+    qualified: bool
+    inputs: Mapping[str, str | None]
+    reasons: tuple[Reason, ...] = ()
+    stage: RejectStage | None = None
+    criteria: tuple[CriterionResult, ...] = ()
+    payload: Mapping[str, FieldValue] | None = None
+    payload_hash: str | None = None
+    salesforce_id: str | None = None
+
+
+@dataclass
+class PassSummary:
+    """Counts of one pass, as printed at its end and logged as one JSON event."""
+
+    pulled: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    parked: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+    hubspot_calls: int = 0
+    salesforce_calls: int = 0
+    stopped_early: str | None = None
+    #: True when the pass stopped for a reason a new pass cannot fix (bad credentials).
+    fatal: bool = False
+
+    def count_reject(self, reasons: tuple[Reason, ...]) -> None:
+        """Count one rejected lead, and each of its reasons under the criterion it names."""
+        self.rejected += 1
+        for reason in reasons:
+            self.rejected_by_reason[reason.criterion] = (
+                self.rejected_by_reason.get(reason.criterion, 0) + 1
+            )

@@ -1,0 +1,296 @@
+"""One sync pass: pull → qualify and map → push → checkpoint, page by page.
+
+Contract of a pass:
+- Every pulled contact version ends with exactly one durable Decision: created, updated,
+  unchanged, rejected (with a reason per failed criterion / mapping problem / Salesforce error)
+  or parked (transient failures after bounded retries; retried first thing next pass).
+- A page's decisions and the cursor after it are committed in one transaction, and only after
+  every contact of the page has its outcome (trap 19). A crash repeats at most one page, and the
+  external-id upsert makes the repeat harmless.
+- A fatal error (authentication, a spent budget, an outage that outlasts the retry budget)
+  stops the pass before the page's commit: the cursor stays, the next pass resumes there.
+- Bad data never raises: it becomes a reject with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import structlog
+
+from crmbridge.errors import (
+    BudgetExhaustedError,
+    ConfigError,
+    FatalApiError,
+    RequestRejectedError,
+    RetryableApiError,
+)
+from crmbridge.mapping import FieldMapping
+from crmbridge.model import (
+    Decision,
+    MappedLead,
+    ObjectSchema,
+    Outcome,
+    PassSummary,
+    PushResult,
+    Reason,
+    RecordError,
+    RejectStage,
+    SourceContact,
+)
+from crmbridge.ports import LeadSink, LeadSource, LedgerEntry, StateStore
+from crmbridge.retry import Sleeper
+from crmbridge.rules import RuleSet
+from crmbridge.state.codec import dumps
+
+STREAM = "hubspot.contacts"
+#: Rounds of resending rows that failed transiently (locks) inside one pass before parking them.
+ROW_RETRY_ROUNDS = 3
+ROW_RETRY_BASE_S = 1.0
+#: A parked lead that keeps failing transiently becomes a visible reject after this many passes.
+PARKED_MAX_ATTEMPTS = 10
+PARKED_PER_PASS = 1000
+SCHEMA_TTL_S = 3600.0
+
+log = structlog.get_logger(__name__)
+
+
+def payload_hash(fields: dict[str, object]) -> str:
+    """Stable hash of a mapped payload: unchanged leads are not pushed again."""
+    return hashlib.sha256(dumps(fields).encode("utf-8")).hexdigest()
+
+
+class SyncPipeline:
+    """Runs passes; holds no state between them but a cached describe of the target object."""
+
+    def __init__(
+        self,
+        *,
+        source: LeadSource,
+        sink: LeadSink,
+        store: StateStore,
+        mapping: FieldMapping,
+        rules: RuleSet,
+        index_lag_s: float = 60.0,
+        batch_size: int = 200,
+        clock: Callable[[], float] = time.time,
+        sleep: Sleeper = time.sleep,
+        stop: threading.Event | None = None,
+        stream: str = STREAM,
+    ) -> None:
+        self.source = source
+        self.sink = sink
+        self.store = store
+        self.mapping = mapping
+        self.rules = rules
+        self.index_lag_s = index_lag_s
+        self.batch_size = batch_size
+        self.clock = clock
+        self.sleep = sleep
+        self.stop = stop or threading.Event()
+        self.stream = stream
+        self._schema: ObjectSchema | None = None
+        self._schema_at = 0.0
+
+    # -- a pass -----------------------------------------------------------------------------
+    def run_pass(self) -> PassSummary:
+        """Run one pass and return its summary; fatal errors are recorded in ``stopped_early``."""
+        summary = PassSummary()
+        hubspot_before, salesforce_before = self.source.calls, self.sink.calls
+        try:
+            schema = self._schema_for_pass()
+            self._retry_parked(schema, summary)
+            self._pull_and_push(schema, summary)
+        except (FatalApiError, RetryableApiError, RequestRejectedError) as exc:
+            summary.stopped_early = f"{type(exc).__name__}: {exc}"
+            summary.fatal = isinstance(exc, FatalApiError) and not isinstance(
+                exc, BudgetExhaustedError
+            )
+            log.error("pass_stopped", error=summary.stopped_early, fatal=summary.fatal)
+        finally:
+            summary.hubspot_calls = self.source.calls - hubspot_before
+            summary.salesforce_calls = self.sink.calls - salesforce_before
+        return summary
+
+    def _schema_for_pass(self) -> ObjectSchema:
+        now = self.clock()
+        if self._schema is None or now - self._schema_at > SCHEMA_TTL_S:
+            schema = self.sink.describe()
+            problems = self.mapping.check_schema(schema)
+            if problems:
+                raise ConfigError(problems)
+            self._schema, self._schema_at = schema, now
+        return self._schema
+
+    def _pull_and_push(self, schema: ObjectSchema, summary: PassSummary) -> None:
+        cursor = self.store.get_cursor(self.stream)
+        until_ms = int((self.clock() - self.index_lag_s) * 1000)
+        if until_ms <= cursor.modified_at_ms:
+            return
+        properties = self.mapping.source_properties | self.rules.source_properties
+        for page in self.source.pull(cursor, until_ms, properties):
+            decisions = self.decide(page.contacts, schema)
+            summary.pulled += len(page.contacts)
+            self.store.commit_page(self.stream, decisions, page.cursor)
+            _count(summary, decisions)
+            if self.stop.is_set():
+                summary.stopped_early = "stop requested"
+                return
+
+    # -- deciding a page --------------------------------------------------------------------
+    def decide(self, contacts: Sequence[SourceContact], schema: ObjectSchema) -> list[Decision]:
+        """Qualify, map and push one page; return one Decision per distinct contact."""
+        newest: dict[str, SourceContact] = {}
+        for contact in contacts:
+            seen = newest.get(contact.id)
+            if seen is None or contact.modified_at_ms >= seen.modified_at_ms:
+                newest[contact.id] = contact  # one key twice in a request fails both (trap 9)
+        ledger = self.store.ledger(list(newest))
+        decisions: list[Decision] = []
+        to_push: list[Decision] = []
+        for contact in newest.values():
+            decision = self._judge(contact, schema, ledger.get(contact.id))
+            (to_push if decision.outcome is Outcome.CREATED else decisions).append(decision)
+        decisions.extend(self._push(to_push))
+        return decisions
+
+    def _judge(
+        self, contact: SourceContact, schema: ObjectSchema, entry: LedgerEntry | None
+    ) -> Decision:
+        """The decision before any push; ``CREATED`` here only means "to push"."""
+        inputs = {name: contact.get(name) for name in sorted(contact.properties)}
+        base = Decision(
+            contact_id=contact.id,
+            modified_at_ms=contact.modified_at_ms,
+            email=contact.get("email"),
+            outcome=Outcome.SKIPPED,
+            rule_set_version=self.rules.version,
+            qualified=False,
+            inputs=inputs,
+        )
+        if contact.archived:
+            return base  # archived in HubSpot: never deletes or changes sales data (trap 7)
+        qualification = self.rules.evaluate(contact)
+        mapped = self.mapping.map(contact, schema)
+        reasons = qualification.reasons + mapped.reasons
+        base = replace(base, qualified=qualification.qualified, criteria=qualification.results)
+        if not qualification.qualified or mapped.lead is None or mapped.reasons:
+            stage = RejectStage.QUALIFICATION if not qualification.qualified else RejectStage.MAPPING
+            return replace(base, outcome=Outcome.REJECTED, stage=stage, reasons=reasons)
+        fields = dict(mapped.lead.fields)
+        digest = payload_hash(fields)
+        if entry is not None and entry.status == "synced" and entry.payload_hash == digest:
+            return replace(
+                base,
+                outcome=Outcome.UNCHANGED,
+                payload=fields,
+                payload_hash=digest,
+                salesforce_id=entry.salesforce_id,
+            )
+        return replace(base, outcome=Outcome.CREATED, payload=fields, payload_hash=digest)
+
+    # -- pushing ----------------------------------------------------------------------------
+    def _push(self, pending: list[Decision]) -> list[Decision]:
+        """Push qualified decisions in batches; resend transient row failures, then park them."""
+        done: list[Decision] = []
+        for round_number in range(ROW_RETRY_ROUNDS + 1):
+            if not pending:
+                break
+            if round_number:
+                self.sleep(ROW_RETRY_BASE_S * 2 ** (round_number - 1))
+            retry_next: list[Decision] = []
+            for start in range(0, len(pending), self.batch_size):
+                batch = pending[start : start + self.batch_size]
+                for decision, result in zip(batch, self._push_batch(batch), strict=True):
+                    if result.success:
+                        outcome = Outcome.CREATED if result.created else Outcome.UPDATED
+                        done.append(
+                            replace(decision, outcome=outcome, salesforce_id=result.salesforce_id)
+                        )
+                    elif result.transient:
+                        retry_next.append(replace(decision, reasons=_sf_reasons(result)))
+                    else:
+                        done.append(
+                            replace(
+                                decision,
+                                outcome=Outcome.REJECTED,
+                                stage=RejectStage.SALESFORCE,
+                                reasons=_sf_reasons(result),
+                            )
+                        )
+            pending = retry_next
+        done.extend(replace(d, outcome=Outcome.PARKED) for d in pending)
+        return done
+
+    def _push_batch(self, batch: Sequence[Decision]) -> list[PushResult]:
+        """One upsert call; when Salesforce refuses the whole request, split it to find the
+        rows at fault so one bad value cannot sink 199 good leads."""
+        leads = [MappedLead(d.contact_id, d.payload or {}) for d in batch]
+        try:
+            return self.sink.upsert(leads)
+        except RequestRejectedError as exc:
+            if len(batch) == 1:
+                error = RecordError(code=exc.code or "REQUEST_REJECTED", message=str(exc))
+                return [PushResult(batch[0].contact_id, success=False, errors=(error,))]
+            middle = len(batch) // 2
+            log.warning("salesforce_request_refused_splitting", rows=len(batch), error=str(exc))
+            return self._push_batch(batch[:middle]) + self._push_batch(batch[middle:])
+
+    def _retry_parked(self, schema: ObjectSchema, summary: PassSummary) -> None:
+        parked = self.store.parked(PARKED_PER_PASS)
+        if not parked:
+            return
+        del schema  # the stored payload was mapped when the lead was parked
+        given_up = [
+            replace(
+                p.decision,
+                outcome=Outcome.REJECTED,
+                stage=RejectStage.SALESFORCE,
+                reasons=(
+                    Reason(
+                        "salesforce.GAVE_UP",
+                        f"still failing after {p.attempts} passes: {p.last_error}",
+                        code="GAVE_UP",
+                    ),
+                ),
+            )
+            for p in parked
+            if p.attempts >= PARKED_MAX_ATTEMPTS
+        ]
+        retry = [p.decision for p in parked if p.attempts < PARKED_MAX_ATTEMPTS]
+        decisions = given_up + self._push([replace(d, reasons=()) for d in retry])
+        self.store.commit_page(self.stream, decisions, None)
+        _count(summary, decisions)
+
+
+def _sf_reasons(result: PushResult) -> tuple[Reason, ...]:
+    return tuple(
+        Reason(
+            criterion=f"salesforce.{error.code}",
+            message=f"Salesforce {error.code}: {error.message}",
+            code=error.code,
+            fields=error.fields,
+        )
+        for error in result.errors
+    )
+
+
+def _count(summary: PassSummary, decisions: Sequence[Decision]) -> None:
+    for decision in decisions:
+        match decision.outcome:
+            case Outcome.CREATED:
+                summary.created += 1
+            case Outcome.UPDATED:
+                summary.updated += 1
+            case Outcome.UNCHANGED:
+                summary.unchanged += 1
+            case Outcome.SKIPPED:
+                summary.skipped += 1
+            case Outcome.PARKED:
+                summary.parked += 1
+            case Outcome.REJECTED:
+                summary.count_reject(decision.reasons)

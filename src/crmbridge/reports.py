@@ -1,0 +1,126 @@
+"""Text and JSON renderings of summaries and reject records, as people read them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from crmbridge.model import PassSummary
+from crmbridge.pipeline import STREAM
+from crmbridge.ports import RejectFilter, RejectRecord
+from crmbridge.state.sqlite import SQLiteStateStore
+
+
+def _ms_to_iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def summary_text(summary: PassSummary, *, elapsed_s: float | None = None) -> str:
+    """The end-of-pass summary: pulled / created / updated / rejected by reason / failed."""
+    rows = [
+        ("pulled from HubSpot", summary.pulled),
+        ("synced: created", summary.created),
+        ("synced: updated", summary.updated),
+        ("unchanged (not pushed)", summary.unchanged),
+        ("rejected", summary.rejected),
+    ]
+    lines = ["Pass summary" + (f" ({elapsed_s:.1f} s)" if elapsed_s is not None else "")]
+    lines += [f"  {label:<26}{value:>7}" for label, value in rows]
+    for reason, count in sorted(summary.rejected_by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
+        lines.append(f"    {reason:<24}{count:>7}")
+    lines.append(f"  {'failed (parked for retry)':<26}{summary.parked:>7}")
+    if summary.skipped:
+        lines.append(f"  {'skipped (archived)':<26}{summary.skipped:>7}")
+    lines.append(
+        f"  API calls: HubSpot {summary.hubspot_calls}, Salesforce {summary.salesforce_calls}"
+    )
+    if summary.rejected_by_reason:
+        lines.append("  (a rejected lead counts once; each failed criterion counts under its name)")
+    if summary.stopped_early:
+        lines.append(f"  STOPPED EARLY: {summary.stopped_early}")
+    return "\n".join(lines)
+
+
+def _truncate(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def rejects_table(records: list[RejectRecord], *, total: int, offset: int) -> str:
+    if not records:
+        return "No rejects match."
+    header = f"{'ID':>6}  {'CONTACT':<10} {'EMAIL':<30} {'WHEN (UTC)':<20} {'RULES':<20} REASONS"
+    lines = [header]
+    for record in records:
+        d = record.decision
+        reasons = "; ".join(r.message for r in d.reasons)
+        lines.append(
+            f"{record.id:>6}  {d.contact_id:<10} {_truncate(d.email or '-', 30):<30} "
+            f"{record.decided_at[:19].replace('T', ' '):<20} "
+            f"{_truncate(d.rule_set_version, 20):<20} {_truncate(reasons, 100)}"
+        )
+    shown_to = offset + len(records)
+    lines.append(f"\n{offset + 1}–{shown_to} of {total}. `crmbridge rejects show ID` for details.")
+    return "\n".join(lines)
+
+
+def reject_text(record: RejectRecord) -> str:
+    d = record.decision
+    lines = [
+        f"Reject {record.id}",
+        f"  HubSpot contact   {d.contact_id}",
+        f"  e-mail            {d.email or '-'}",
+        f"  rejected at       {record.decided_at}",
+        f"  contact version   lastmodifieddate {_ms_to_iso(d.modified_at_ms)}",
+        f"  stage             {d.stage.value if d.stage else '-'}",
+        f"  rule-set version  {d.rule_set_version}",
+        f"  status            "
+        + (f"resolved ({record.resolution}) at {record.resolved_at}" if record.resolved_at
+           else "open"),
+        "  reasons:",
+    ]
+    lines += [f"    - {r.message}" + (f"  [{r.code}]" if r.code else "") for r in d.reasons]
+    if d.criteria:
+        lines.append("  criteria:")
+        for criterion in d.criteria:
+            mark = "pass" if criterion.passed else "FAIL"
+            lines.append(f"    {mark}  {criterion.name}" + (
+                f": {criterion.reason}" if criterion.reason and not criterion.passed else ""))
+    lines.append("  inputs (HubSpot properties read):")
+    for key, value in sorted(d.inputs.items()):
+        lines.append(f"    {key}: {value!r}")
+    return "\n".join(lines)
+
+
+def reject_json(record: RejectRecord) -> dict[str, Any]:
+    d = record.decision
+    return {
+        "id": record.id,
+        "contact_id": d.contact_id,
+        "email": d.email,
+        "rejected_at": record.decided_at,
+        "modified_at": _ms_to_iso(d.modified_at_ms),
+        "stage": d.stage.value if d.stage else None,
+        "rule_set_version": d.rule_set_version,
+        "reasons": [r.to_json() for r in d.reasons],
+        "criteria": [c.to_json() for c in d.criteria],
+        "inputs": dict(d.inputs),
+        "resolved_at": record.resolved_at,
+        "resolution": record.resolution,
+    }
+
+
+def status_text(store: SQLiteStateStore) -> str:
+    cursor = store.get_cursor(STREAM)
+    counts = store.outcome_counts()
+    open_rejects = store.count_rejects(RejectFilter())
+    at = _ms_to_iso(cursor.modified_at_ms) if cursor.modified_at_ms else "not started"
+    return "\n".join(
+        [
+            f"cursor            {at} (last id {cursor.last_id})",
+            f"leads synced      {counts.get('synced', 0)}",
+            f"leads rejected    {counts.get('rejected', 0)} ({open_rejects} open rejects)",
+            f"leads parked      {store.count_parked()} (retried first next pass)",
+        ]
+    )

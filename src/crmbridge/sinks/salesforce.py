@@ -1,0 +1,310 @@
+"""Salesforce as a lead sink: Lead upserts by external id through ``simple-salesforce``.
+
+This module and ``sources/hubspot.py`` are the only places that touch a client library.
+
+Salesforce quirks this adapter is built around (api-contracts.md §4, §5), each with why:
+
+- **HTTP 200 is not success.** sObject Collections answer 200 with one result per record; every
+  result is read and turned into a ``PushResult`` (row errors carry ``statusCode``).
+- **``statusCode`` vs ``errorCode``**: row errors use the first, request errors the second.
+  Errors are classified by code, never by HTTP status alone.
+- **simple-salesforce builds https URLs from the host only** and retries nothing itself in
+  direct-token mode: retries are ours (``retry.py``), and an expired session is replayed once
+  with a fresh token from the token provider.
+- **The environment's CA bundle beats ``Session.verify``** (``REQUESTS_CA_BUNDLE`` /
+  ``CURL_CA_BUNDLE``): with a configured CA bundle the session gets ``trust_env = False``.
+- **Lead assignment rules run on every upsert** unless ``Sforce-Auto-Assign: FALSE`` is sent.
+- **``REQUEST_LIMIT_EXCEEDED`` comes as a 403**: "TotalRequests" is the shared daily budget
+  (stop the pass, keep the cursor); "ConcurrentPerOrgLongTxn" is a burst (back off).
+- **``sf.Lead.upsert`` leaves ``sf.api_usage`` stale**, so every call goes through
+  ``sf.restful``, which parses ``Sforce-Limit-Info``; the configured reserve of the daily
+  budget is left to people and other integrations.
+- **One bad value fails the whole Collections request** (``JSON_PARSER_ERROR``): the mapper
+  coerces types first; a request still refused is raised for the pipeline to isolate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import requests
+import structlog
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceRefusedRequest,
+)
+
+from crmbridge.errors import (
+    AuthenticationError,
+    BudgetExhaustedError,
+    FatalApiError,
+    RateLimitedError,
+    RequestRejectedError,
+    RetryableApiError,
+    SessionExpiredError,
+)
+from crmbridge.model import (
+    FieldSpec,
+    MappedLead,
+    ObjectSchema,
+    PicklistValue,
+    PushResult,
+    RecordError,
+)
+from crmbridge.retry import RetryPolicy
+from crmbridge.settings import SalesforceSettings
+
+SYSTEM = "salesforce"
+COLLECTION_MAX = 200
+TRANSIENT_ROW_CODES = frozenset(
+    {"UNABLE_TO_LOCK_ROW", "ALL_OR_NONE_OPERATION_ROLLED_BACK", "PROCESSING_HALTED"}
+)
+TRANSIENT_REQUEST_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "QUERY_TIMEOUT", "SERVER_UNAVAILABLE"})
+FATAL_REQUEST_CODES = frozenset({"API_DISABLED_FOR_ORG", "STORAGE_LIMIT_EXCEEDED"})
+
+TokenProvider = Callable[[], str]
+
+log = structlog.get_logger(__name__)
+
+
+def build_session(ca_bundle: str | None) -> requests.Session:
+    """A ``requests.Session`` that trusts ``ca_bundle`` whatever the environment says."""
+    session = requests.Session()
+    if ca_bundle:
+        session.verify = ca_bundle
+        # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE would otherwise replace verify (trap 18).
+        session.trust_env = False
+    return session
+
+
+def is_transient_row_error(error: RecordError) -> bool:
+    """Row errors worth resending: locks and collateral roll-backs (trap 16)."""
+    return error.code in TRANSIENT_ROW_CODES or (
+        error.code == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY" and "UNABLE_TO_LOCK_ROW" in error.message
+    )
+
+
+class SalesforceSink:
+    """The ``LeadSink`` port on Salesforce REST (sObject Collections upsert by external id)."""
+
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        retry: RetryPolicy,
+        *,
+        external_id_field: str,
+        object_name: str = "Lead",
+        token_provider: TokenProvider | None = None,
+    ) -> None:
+        if not settings.instance_url or not settings.access_token:
+            raise ValueError("Salesforce instance_url and access_token are required")
+        self._settings = settings
+        self._retry = retry
+        self._object = object_name
+        self._external_id = external_id_field
+        configured = settings.access_token.get_secret_value()
+        self._token_provider: TokenProvider = token_provider or (lambda: configured)
+        self._token = self._token_provider()
+        self._session = build_session(str(settings.ca_bundle) if settings.ca_bundle else None)
+        self._sf = self._connect()
+        self._timeout = (settings.connect_timeout_s, settings.read_timeout_s)
+        self.calls = 0
+
+    def _connect(self) -> Salesforce:
+        return Salesforce(
+            instance_url=self._settings.instance_url,
+            session_id=self._token,
+            version=self._settings.api_version,
+            session=self._session,
+        )
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- budget -----------------------------------------------------------------------------
+    @property
+    def api_usage(self) -> tuple[int, int] | None:
+        """``(used, max)`` of the org's daily API budget, from the last ``Sforce-Limit-Info``."""
+        usage = (self._sf.api_usage or {}).get("api-usage")
+        return (int(usage.used), int(usage.total)) if usage else None
+
+    def _check_budget(self) -> None:
+        usage = self.api_usage
+        if usage is None:
+            return
+        used, total = usage
+        allowed = total * (1 - self._settings.reserve_fraction)
+        if total and used >= allowed:
+            raise BudgetExhaustedError(
+                SYSTEM,
+                f"daily API budget at {used}/{total}; the last "
+                f"{self._settings.reserve_fraction:.0%} is reserved for people and other tools",
+                code="RESERVE_REACHED",
+            )
+
+    # -- calls ------------------------------------------------------------------------------
+    def _restful(self, path: str, **kwargs: Any) -> Any:
+        """One REST call with retries, one session replay and error translation."""
+
+        def _attempt() -> Any:
+            self._check_budget()
+            self.calls += 1
+            try:
+                return self._sf.restful(path, timeout=self._timeout, **kwargs)
+            except SalesforceError as exc:
+                raise translate_salesforce_error(exc) from None
+            except requests.exceptions.SSLError as exc:
+                raise FatalApiError(SYSTEM, f"TLS verification failed: {exc}") from None
+            except requests.exceptions.RequestException as exc:
+                raise RetryableApiError(SYSTEM, f"connection failed: {exc}") from None
+
+        try:
+            return self._retry.call(_attempt)
+        except SessionExpiredError:
+            fresh = self._token_provider()
+            if fresh == self._token:
+                raise AuthenticationError(
+                    SYSTEM, "session expired or invalid and no new token is available",
+                    code="INVALID_SESSION_ID",
+                ) from None
+            log.info("salesforce_session_renewed")
+            self._token = fresh
+            self._sf = self._connect()
+            try:
+                return self._retry.call(_attempt)
+            except SessionExpiredError:
+                raise AuthenticationError(
+                    SYSTEM, "session expired again right after renewal", code="INVALID_SESSION_ID"
+                ) from None
+
+    def describe(self) -> ObjectSchema:
+        """The target object's fields from ``GET sobjects/<object>/describe`` (one call)."""
+        body = self._restful(f"sobjects/{self._object}/describe")
+        return schema_from_describe(body)
+
+    def upsert(self, leads: Sequence[MappedLead]) -> list[PushResult]:
+        """Upsert up to 200 leads in one sObject Collections call; one result per lead, in order.
+
+        Raises ``RequestRejectedError`` when the whole request is refused (a bad value can sink
+        every row), ``RetryableApiError`` after the retry budget, and the fatal errors."""
+        if not leads:
+            return []
+        if len(leads) > COLLECTION_MAX:
+            raise ValueError(f"at most {COLLECTION_MAX} leads per call")
+        records = [
+            {"attributes": {"type": self._object}, **dict(lead.fields)} for lead in leads
+        ]
+        headers = {"Sforce-Auto-Assign": "TRUE" if self._settings.auto_assign else "FALSE"}
+        body = self._restful(
+            f"composite/sobjects/{self._object}/{quote(self._external_id, safe='')}",
+            method="PATCH",
+            json={"allOrNone": False, "records": records},
+            headers=headers,
+        )
+        if not isinstance(body, list) or len(body) != len(leads):
+            # Cannot tell which row is which: resend them all rather than guess.
+            log.error("salesforce_unexpected_collection_response", rows=len(leads))
+            return [
+                PushResult(
+                    lead.contact_id,
+                    success=False,
+                    errors=(RecordError("UNEXPECTED_RESPONSE", "response did not match rows"),),
+                    transient=True,
+                )
+                for lead in leads
+            ]
+        return [_push_result(lead, row) for lead, row in zip(leads, body, strict=True)]
+
+
+def _push_result(lead: MappedLead, row: Any) -> PushResult:
+    if not isinstance(row, dict):
+        return PushResult(
+            lead.contact_id,
+            success=False,
+            errors=(RecordError("UNEXPECTED_RESPONSE", repr(row)[:200]),),
+            transient=True,
+        )
+    if row.get("success"):
+        return PushResult(
+            lead.contact_id,
+            success=True,
+            salesforce_id=row.get("id"),
+            created=bool(row.get("created")),
+        )
+    errors = tuple(
+        RecordError(
+            code=str(e.get("statusCode") or e.get("errorCode") or "UNKNOWN"),
+            message=str(e.get("message") or ""),
+            fields=tuple(e.get("fields") or ()),
+        )
+        for e in row.get("errors") or [{}]
+    )
+    return PushResult(
+        lead.contact_id,
+        success=False,
+        salesforce_id=row.get("id"),
+        errors=errors,
+        transient=all(is_transient_row_error(e) for e in errors),
+    )
+
+
+def _first_error(content: Any) -> tuple[str | None, str]:
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return content[0].get("errorCode"), str(content[0].get("message") or "")
+    if isinstance(content, dict):
+        return content.get("errorCode"), str(content.get("message") or "")
+    text = str(content or "")
+    return None, text[:300]
+
+
+def translate_salesforce_error(exc: SalesforceError) -> Exception:
+    """Map a simple-salesforce exception to the crmbridge error a caller recovers from."""
+    status = int(getattr(exc, "status", 0) or 0)
+    code, message = _first_error(getattr(exc, "content", None))
+    if isinstance(exc, SalesforceExpiredSession) or code == "INVALID_SESSION_ID":
+        return SessionExpiredError(f"{SYSTEM}: {message or 'session expired'}")
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        if "TotalRequests" in message:
+            return BudgetExhaustedError(SYSTEM, message, code=code)
+        return RateLimitedError(SYSTEM, message, status=status, code=code)
+    if code in FATAL_REQUEST_CODES:
+        return FatalApiError(SYSTEM, message, code=code)
+    if code in TRANSIENT_REQUEST_CODES or status >= 500:
+        return RetryableApiError(SYSTEM, message or "server error", status=status, code=code)
+    if isinstance(exc, SalesforceRefusedRequest):
+        return FatalApiError(SYSTEM, message, code=code)
+    return RequestRejectedError(SYSTEM, message, status=status, code=code)
+
+
+def schema_from_describe(body: Any) -> ObjectSchema:
+    """Build an ``ObjectSchema`` from a describe response (unknown keys are ignored)."""
+    fields: dict[str, FieldSpec] = {}
+    for raw in body.get("fields") or []:
+        fields[raw["name"]] = FieldSpec(
+            name=raw["name"],
+            type=str(raw.get("type") or "string"),
+            length=int(raw.get("length") or 0),
+            nillable=bool(raw.get("nillable", True)),
+            createable=bool(raw.get("createable", True)),
+            updateable=bool(raw.get("updateable", True)),
+            defaulted_on_create=bool(raw.get("defaultedOnCreate", False)),
+            external_id=bool(raw.get("externalId", False)),
+            unique=bool(raw.get("unique", False)),
+            restricted_picklist=bool(raw.get("restrictedPicklist", False)),
+            picklist_values=tuple(
+                PicklistValue(
+                    value=str(p.get("value")),
+                    label=str(p.get("label") or p.get("value")),
+                    active=bool(p.get("active", True)),
+                    default=bool(p.get("defaultValue", False)),
+                )
+                for p in raw.get("picklistValues") or []
+            ),
+            precision=int(raw.get("precision") or 0),
+            scale=int(raw.get("scale") or 0),
+        )
+    return ObjectSchema(name=str(body.get("name") or "Lead"), fields=fields)

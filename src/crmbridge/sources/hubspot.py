@@ -1,0 +1,306 @@
+"""HubSpot as a lead source: incremental pull of contacts through ``hubspot-api-client``.
+
+This module and ``sinks/salesforce.py`` are the only places that touch a client library.
+
+HubSpot quirks this adapter is built around (api-contracts.md §3, §5), each with why it matters:
+
+- **10,000-result search cap.** Paging past 10,000 fails with a 400 while the page before still
+  offers ``after=10000``. We never page by offset: every query starts at ``after="0"`` and moves
+  a keyset cursor instead, so no query can reach the cap however large the backfill.
+- **Ties.** Imports stamp thousands of contacts with one ``lastmodifieddate`` millisecond, in an
+  undocumented (shuffled) order. The cursor is ``(timestamp, id)``; a tie group is drained with
+  its own query sorted by ``hs_object_id``. A full forward page never hands on its last
+  timestamp's rows: they may be a random part of a tie, so that timestamp is drained next.
+- **EQ on a datetime at ms precision is unverified**, so a tie is selected with ``GTE t`` and
+  ``LTE t`` on ``lastmodifieddate``, which holds whichever way EQ behaves.
+- **Index lag.** Search shows a write only after a few moments: each pass stops ``index_lag_s``
+  in the past (``until_ms``) and takes the rest next pass.
+- **``lastmodifieddate``, not ``hs_lastmodifieddate``**: the latter matches nothing on contacts.
+- **Search is a POST**, which urllib3's ``Retry`` never retries: retries are ours (``retry.py``).
+- **Search has its own per-second limit and no rate-limit headers**: calls are paced here.
+- **A 429 is a plain ``ApiException``**; its body names the policy. ``DAILY`` stops the pass
+  (waiting cannot help before the reset); ``Retry-After`` is honoured when sent (documented
+  only for 477, unverified for 429).
+- **No default timeout** in the client: every call passes ``_request_timeout``.
+- **Each ``client.crm.contacts.search_api`` access builds a new ApiClient and pool**: built once.
+- **Archived contacts** never appear in search, so nothing here can delete sales data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import structlog
+import urllib3
+from hubspot import HubSpot
+from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest
+
+from crmbridge.errors import (
+    AuthenticationError,
+    BudgetExhaustedError,
+    FatalApiError,
+    RateLimitedError,
+    RequestRejectedError,
+    RetryableApiError,
+)
+from crmbridge.model import Cursor, SourceContact
+from crmbridge.ports import Page
+from crmbridge.retry import RetryPolicy
+from crmbridge.settings import HubSpotSettings
+
+SYSTEM = "hubspot"
+SEARCH_PAGE_MAX = 200
+MODIFIED_PROPERTY = "lastmodifieddate"
+ID_PROPERTY = "hs_object_id"
+#: Properties every pull reads besides those the mapping and rules ask for.
+BASE_PROPERTIES = frozenset({MODIFIED_PROPERTY, ID_PROPERTY, "email"})
+#: Edge errors the contract says not to retry (origin unreachable by config, TLS failures).
+_PERMANENT_EDGE_STATUSES = frozenset({522, 525, 526})
+LOCKED_RETRY_S = 2.0  # 423 Locked: "retry after at least 2 s"
+
+log = structlog.get_logger(__name__)
+
+
+class SearchPacer:
+    """Keeps search calls under ``per_s`` a second (search has its own limit and no headers)."""
+
+    def __init__(
+        self,
+        per_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval_s = 1.0 / per_s
+        self._clock = clock
+        self._sleep = sleep
+        self._next_at = 0.0
+
+    def wait(self) -> None:
+        now = self._clock()
+        if now < self._next_at:
+            self._sleep(self._next_at - now)
+            now = self._next_at
+        self._next_at = now + self.interval_s
+
+
+def parse_hubspot_datetime_ms(value: str | None) -> int | None:
+    """``"2024-09-11T13:27:39.356Z"`` (or epoch-ms digits) → epoch ms; ``None`` if unreadable."""
+    if not value:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int(moment.timestamp() * 1000)
+
+
+class HubSpotSource:
+    """The ``LeadSource`` port on HubSpot CRM v3 contacts search (keyset, never offsets)."""
+
+    def __init__(
+        self,
+        settings: HubSpotSettings,
+        retry: RetryPolicy,
+        *,
+        pacer: SearchPacer | None = None,
+    ) -> None:
+        token = settings.access_token.get_secret_value() if settings.access_token else ""
+        kwargs: dict[str, Any] = {"access_token": token, "host": settings.base_url}
+        if settings.ca_bundle is not None:
+            kwargs["ssl_ca_cert"] = str(settings.ca_bundle)
+        self._client = HubSpot(**kwargs)
+        self._search_api = self._client.crm.contacts.search_api
+        self._settings = settings
+        self._retry = retry
+        self._pacer = pacer or SearchPacer(settings.search_per_s)
+        self._timeout = (settings.connect_timeout_s, settings.read_timeout_s)
+        self.page_size = min(settings.page_size, SEARCH_PAGE_MAX)
+        self.calls = 0
+
+    # -- the port ---------------------------------------------------------------------------
+    def pull(self, since: Cursor, until_ms: int, properties: frozenset[str]) -> Iterator[Page]:
+        """Yield pages of contacts modified after ``since`` up to ``until_ms``, in cursor order.
+
+        Keyset loop (api-contracts §3.3): drain the cursor's own millisecond by id, then move
+        forward by timestamp; a full forward page hands back only its rows before its last
+        timestamp, which is then drained by id. Every query uses ``after="0"``."""
+        wanted = sorted(properties | BASE_PROPERTIES)
+        cursor = since
+        while True:
+            if cursor.modified_at_ms > 0 or cursor.last_id > 0:
+                yield from self._drain(cursor, wanted)
+            rows = self._search(
+                [
+                    _filter(MODIFIED_PROPERTY, "GT", cursor.modified_at_ms),
+                    _filter(MODIFIED_PROPERTY, "LTE", until_ms),
+                ],
+                sort=MODIFIED_PROPERTY,
+                properties=wanted,
+            )
+            if not rows:
+                return
+            last_ms = rows[-1].modified_at_ms
+            if len(rows) < self.page_size:
+                # Short page: everything in (cursor, until] is here, the last ms included.
+                last_id = max(c.numeric_id for c in rows if c.modified_at_ms == last_ms)
+                yield Page(rows, Cursor(last_ms, last_id))
+                return
+            before = [c for c in rows if c.modified_at_ms < last_ms]
+            cursor = Cursor(last_ms, 0)
+            if before:
+                yield Page(before, Cursor(before[-1].modified_at_ms, _max_id_at_end(before)))
+            # The rows at last_ms may be a shuffled part of a tie: drain that ms by id next.
+
+    def _drain(self, cursor: Cursor, wanted: list[str]) -> Iterator[Page]:
+        """Every contact at exactly ``cursor.modified_at_ms`` with an id above ``last_id``."""
+        last_id = cursor.last_id
+        at = cursor.modified_at_ms
+        while True:
+            rows = self._search(
+                [
+                    _filter(MODIFIED_PROPERTY, "GTE", at),
+                    _filter(MODIFIED_PROPERTY, "LTE", at),
+                    _filter(ID_PROPERTY, "GT", last_id),
+                ],
+                sort=ID_PROPERTY,
+                properties=wanted,
+            )
+            # Guard against a contact re-stamped mid-drain: keep only this ms, in id order.
+            rows = sorted((c for c in rows if c.modified_at_ms == at), key=lambda c: c.numeric_id)
+            if rows:
+                last_id = rows[-1].numeric_id
+                yield Page(rows, Cursor(at, last_id))
+            if len(rows) < self.page_size:
+                return
+
+    # -- one search call --------------------------------------------------------------------
+    def _search(
+        self, filters: list[dict[str, str]], *, sort: str, properties: list[str]
+    ) -> list[SourceContact]:
+        request = PublicObjectSearchRequest(
+            filter_groups=[{"filters": filters}],
+            # Object form: the client types sorts as list[str], but a string sort is ignored.
+            sorts=[{"propertyName": sort, "direction": "ASCENDING"}],
+            properties=properties,
+            limit=self.page_size,
+            after="0",
+        )
+
+        def _call() -> dict[str, Any]:
+            self._pacer.wait()
+            self.calls += 1
+            try:
+                response = self._search_api.do_search(
+                    public_object_search_request=request,
+                    _preload_content=False,
+                    _request_timeout=self._timeout,
+                )
+            except ApiException as exc:
+                raise translate_api_exception(exc) from None
+            except urllib3.exceptions.HTTPError as exc:
+                raise RetryableApiError(SYSTEM, f"connection failed: {exc}") from None
+            try:
+                return dict(json.loads(response.data))
+            finally:
+                response.release_conn()
+
+        body = self._retry.call(_call)
+        contacts = []
+        for raw in body.get("results") or []:
+            contact = _contact_from_json(raw)
+            if contact is not None:
+                contacts.append(contact)
+        return contacts
+
+
+def _filter(name: str, operator: str, value: int) -> dict[str, str]:
+    return {"propertyName": name, "operator": operator, "value": str(value)}
+
+
+def _max_id_at_end(rows: list[SourceContact]) -> int:
+    last_ms = rows[-1].modified_at_ms
+    return max(c.numeric_id for c in rows if c.modified_at_ms == last_ms)
+
+
+def _contact_from_json(raw: dict[str, Any]) -> SourceContact | None:
+    properties = {
+        str(k): (None if v is None else str(v)) for k, v in (raw.get("properties") or {}).items()
+    }
+    modified = parse_hubspot_datetime_ms(properties.get(MODIFIED_PROPERTY)) or (
+        parse_hubspot_datetime_ms(raw.get("updatedAt"))
+    )
+    contact_id = str(raw.get("id") or properties.get(ID_PROPERTY) or "")
+    if modified is None or not contact_id.isdigit():
+        # Cannot be placed on the cursor; HubSpot always sends both, so this is a loud anomaly.
+        log.error("hubspot_contact_unplaceable", contact_id=contact_id, raw_keys=sorted(raw))
+        return None
+    return SourceContact(
+        id=contact_id,
+        properties=properties,
+        modified_at_ms=modified,
+        archived=bool(raw.get("archived", False)),
+    )
+
+
+def _body_json(body: Any) -> dict[str, Any]:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(body) if body else {}
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _retry_after_s(headers: Any) -> float | None:
+    if not headers:
+        return None
+    value = headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def translate_api_exception(exc: ApiException) -> Exception:
+    """Map a hubspot-api-client exception to the crmbridge error a caller recovers from."""
+    status = int(exc.status or 0)
+    body = _body_json(exc.body)
+    message = str(body.get("message") or exc.reason or "no message")
+    category = body.get("category") or body.get("errorType")
+    correlation = body.get("correlationId")
+    if correlation:
+        message = f"{message} [correlationId {correlation}]"
+    retry_after = _retry_after_s(exc.headers)
+    if status == 0:
+        return RetryableApiError(SYSTEM, message)
+    if status == 401:
+        return AuthenticationError(SYSTEM, message, code=category)
+    if status == 403:
+        return FatalApiError(SYSTEM, message, code=category)
+    if status == 429:
+        policy = body.get("policyName")
+        if policy == "DAILY":
+            return BudgetExhaustedError(SYSTEM, message, code="DAILY")
+        if retry_after is None:
+            # Secondly: about a second; ten-secondly: let the window drain.
+            retry_after = 10.0 if policy == "TEN_SECONDLY_ROLLING" else 1.0
+        return RateLimitedError(
+            SYSTEM, message, status=status, code=policy, retry_after_s=retry_after
+        )
+    if status == 423:
+        return RetryableApiError(
+            SYSTEM, message, status=status, retry_after_s=max(retry_after or 0, LOCKED_RETRY_S)
+        )
+    if status in _PERMANENT_EDGE_STATUSES:
+        return RequestRejectedError(SYSTEM, message, status=status, code=category)
+    if status == 477 or status >= 500:
+        return RetryableApiError(SYSTEM, message, status=status, retry_after_s=retry_after)
+    return RequestRejectedError(SYSTEM, message, status=status, code=category)
