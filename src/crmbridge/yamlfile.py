@@ -150,32 +150,29 @@ def to_plain(value: Any) -> Any:
         return [to_plain(v) for v in value]
     if isinstance(value, bool) or value is None:
         return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+    for base in (int, float, str):
+        if isinstance(value, base):
+            return base(value)
+    return value.isoformat() if isinstance(value, date) else value
+
+
+# Checked in order: bool before number, because True is an int.
+_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (type(None), "nothing"),
+    (bool, "true/false"),
+    ((int, float), "a number"),
+    (str, "text"),
+    (Mapping, "a mapping"),
+    ((list, tuple), "a list"),
+    (date, "a date"),
+)
 
 
 def describe_kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, date):
-        return "a date"
+    """``value``'s type in an admin's words ("text", "a list", "true/false" …)."""
+    for types, name in _KINDS:
+        if isinstance(value, types):
+            return name
     return type(value).__name__
 
 
@@ -275,7 +272,12 @@ def _syntax_problem(exc: MarkedYAMLError, source: str) -> ConfigProblem:
             problem,
             "a key may appear only once in a mapping: remove or merge the repeated one",
         )
-    context = f" ({exc.context})" if exc.context and exc.problem else ""
+    context = ""
+    if exc.context and exc.problem:
+        # An unclosed bracket is noticed far below where it opened: name the opening line too.
+        started = exc.context_mark
+        opened = f" started on line {started.line + 1}" if started is not None else ""
+        context = f" ({exc.context}{opened})"
     return ConfigProblem(
         Location(source, line, column), f"not valid YAML: {problem}{context}", _SYNTAX_HINT
     )
@@ -342,7 +344,9 @@ def get_bool(node: Node, key: str, problems: Problems, *, default: bool, what: s
         return default
     if not isinstance(child.value, bool):
         problems.add(
-            child, f'"{key}" of {what} must be true or false, got {child.kind}', "write true or false"
+            child,
+            f'"{key}" of {what} must be true or false, got {child.kind}',
+            "write true or false",
         )
         return default
     return child.value

@@ -1,4 +1,4 @@
-"""Search requests for the HubSpot simulator: validation, filtering and ordering (api-contracts.md 3.3).
+"""Search requests for the HubSpot simulator: validation, filtering, ordering (api-contracts 3.3).
 
 Pure functions over :class:`SearchRow` values. The simulator decides which version of each contact
 the search index can see (index lag, archived records) and hands the rows in; this module turns a
@@ -144,8 +144,8 @@ def parse_search_request(text: str, property_types: Mapping[str, str]) -> Search
         raise SearchRequestError("Invalid input JSON: expected an object.")
 
     limit = _parse_int(body.get("limit"), "limit", SEARCH_LIMIT_DEFAULT)
-    if limit < 0 or limit > SEARCH_LIMIT_MAX:
-        raise SearchRequestError(f"limit must be between 0 and {SEARCH_LIMIT_MAX}, got {limit}.")
+    if not 1 <= limit <= SEARCH_LIMIT_MAX:  # 0 is refused too: whether HubSpot allows it is unknown
+        raise SearchRequestError(f"limit must be between 1 and {SEARCH_LIMIT_MAX}, got {limit}.")
     after = _parse_int(body.get("after"), "after", 0)
     if after < 0:
         raise SearchRequestError(f"after must not be negative, got {after}.")
@@ -268,8 +268,8 @@ def _compile_filter(spec: Any, property_types: Mapping[str, str]) -> Predicate:
     value = _filter_value(_require(spec, "value"), ptype, name)
     comparisons: dict[str, Callable[[Comparable, Comparable], bool]] = {
         "EQ": lambda a, b: a == b,
-        "LT": lambda a, b: _lt(a, b),
-        "LTE": lambda a, b: _le(a, b),
+        "LT": _lt,
+        "LTE": _le,
         "GT": lambda a, b: _lt(b, a),
         "GTE": lambda a, b: _le(b, a),
     }

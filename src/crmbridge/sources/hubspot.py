@@ -123,69 +123,94 @@ class HubSpotSource:
         self._timeout = (settings.connect_timeout_s, settings.read_timeout_s)
         self.page_size = min(settings.page_size, SEARCH_PAGE_MAX)
         self.calls = 0
+        self._was_full = False
 
     # -- the port ---------------------------------------------------------------------------
     def pull(self, since: Cursor, until_ms: int, properties: frozenset[str]) -> Iterator[Page]:
         """Yield pages of contacts modified after ``since`` up to ``until_ms``, in cursor order.
 
-        Keyset loop (api-contracts §3.3): drain the cursor's own millisecond by id, then move
-        forward by timestamp; a full forward page hands back only its rows before its last
-        timestamp, which is then drained by id. Every query uses ``after="0"``."""
+        Keyset loop (api-contracts §3.3), one query per page, every query at ``after="0"``:
+        ask for what lies beyond the cursor sorted by ``lastmodifieddate``. A full page hands
+        on only its rows before its last timestamp (those at the last timestamp may be a
+        shuffled part of a tie) and the next query starts at that timestamp, so about one row
+        a page is read twice. A page that is one timestamp throughout is a tie larger than a
+        page: it is drained by ``hs_object_id`` instead."""
         wanted = sorted(properties | BASE_PROPERTIES)
         cursor = since
         while True:
-            if cursor.modified_at_ms > 0 or cursor.last_id > 0:
-                yield from self._drain(cursor, wanted)
-            rows = self._search(
+            groups = [
                 [
-                    _filter(MODIFIED_PROPERTY, "GT", cursor.modified_at_ms),
+                    _filter(
+                        MODIFIED_PROPERTY,
+                        "GTE" if cursor.last_id == 0 else "GT",
+                        cursor.modified_at_ms,
+                    ),
                     _filter(MODIFIED_PROPERTY, "LTE", until_ms),
-                ],
-                sort=MODIFIED_PROPERTY,
-                properties=wanted,
+                ]
+            ]
+            if cursor.last_id:
+                groups.append(self._tie_filters(cursor))
+            found = self._search(groups, MODIFIED_PROPERTY, wanted)
+            rows = sorted(
+                (c for c in found if not cursor.covers(c)),
+                key=lambda c: (c.modified_at_ms, c.numeric_id),
             )
             if not rows:
                 return
-            last_ms = rows[-1].modified_at_ms
-            if len(rows) < self.page_size:
-                # Short page: everything in (cursor, until] is here, the last ms included.
-                last_id = max(c.numeric_id for c in rows if c.modified_at_ms == last_ms)
-                yield Page(rows, Cursor(last_ms, last_id))
+            if not self._was_full:
+                # Short page: everything up to ``until_ms`` is here, its last tie included.
+                yield Page(rows, _cursor_after(rows))
                 return
+            last_ms = rows[-1].modified_at_ms
             before = [c for c in rows if c.modified_at_ms < last_ms]
-            cursor = Cursor(last_ms, 0)
             if before:
-                yield Page(before, Cursor(before[-1].modified_at_ms, _max_id_at_end(before)))
-            # The rows at last_ms may be a shuffled part of a tie: drain that ms by id next.
+                yield Page(before, _cursor_after(before))
+                cursor = Cursor(last_ms, 0)
+                continue
+            # One timestamp fills the page: a tie larger than a page, drained by id.
+            start = cursor if cursor.modified_at_ms == last_ms else Cursor(last_ms, 0)
+            drained = False
+            for page in self._drain(start, wanted):
+                drained = True
+                yield page
+                cursor = page.cursor
+            if not drained:
+                # Search contradicted itself (the tie vanished between two calls): stop here
+                # rather than loop; the next pass starts again from the committed cursor.
+                log.warning("hubspot_tie_vanished", modified_at_ms=last_ms)
+                return
+
+    @staticmethod
+    def _tie_filters(cursor: Cursor) -> list[dict[str, str]]:
+        # EQ on a datetime at ms precision is unverified: GTE + LTE holds either way.
+        return [
+            _filter(MODIFIED_PROPERTY, "GTE", cursor.modified_at_ms),
+            _filter(MODIFIED_PROPERTY, "LTE", cursor.modified_at_ms),
+            _filter(ID_PROPERTY, "GT", cursor.last_id),
+        ]
 
     def _drain(self, cursor: Cursor, wanted: list[str]) -> Iterator[Page]:
         """Every contact at exactly ``cursor.modified_at_ms`` with an id above ``last_id``."""
-        last_id = cursor.last_id
         at = cursor.modified_at_ms
+        last_id = cursor.last_id
         while True:
-            rows = self._search(
-                [
-                    _filter(MODIFIED_PROPERTY, "GTE", at),
-                    _filter(MODIFIED_PROPERTY, "LTE", at),
-                    _filter(ID_PROPERTY, "GT", last_id),
-                ],
-                sort=ID_PROPERTY,
-                properties=wanted,
-            )
+            found = self._search([self._tie_filters(Cursor(at, last_id))], ID_PROPERTY, wanted)
+            full = self._was_full
             # Guard against a contact re-stamped mid-drain: keep only this ms, in id order.
-            rows = sorted((c for c in rows if c.modified_at_ms == at), key=lambda c: c.numeric_id)
+            rows = sorted((c for c in found if c.modified_at_ms == at), key=lambda c: c.numeric_id)
             if rows:
                 last_id = rows[-1].numeric_id
                 yield Page(rows, Cursor(at, last_id))
-            if len(rows) < self.page_size:
+            if not full or not rows:
                 return
 
     # -- one search call --------------------------------------------------------------------
     def _search(
-        self, filters: list[dict[str, str]], *, sort: str, properties: list[str]
+        self, groups: list[list[dict[str, str]]], sort: str, properties: list[str]
     ) -> list[SourceContact]:
+        """One search call (retried); sets ``_was_full`` when HubSpot returned a full page."""
         request = PublicObjectSearchRequest(
-            filter_groups=[{"filters": filters}],
+            filter_groups=[{"filters": filters} for filters in groups],
             # Object form: the client types sorts as list[str], but a string sort is ignored.
             sorts=[{"propertyName": sort, "direction": "ASCENDING"}],
             properties=properties,
@@ -212,8 +237,10 @@ class HubSpotSource:
                 response.release_conn()
 
         body = self._retry.call(_call)
+        results = body.get("results") or []
+        self._was_full = len(results) >= self.page_size
         contacts = []
-        for raw in body.get("results") or []:
+        for raw in results:
             contact = _contact_from_json(raw)
             if contact is not None:
                 contacts.append(contact)
@@ -224,9 +251,10 @@ def _filter(name: str, operator: str, value: int) -> dict[str, str]:
     return {"propertyName": name, "operator": operator, "value": str(value)}
 
 
-def _max_id_at_end(rows: list[SourceContact]) -> int:
+def _cursor_after(rows: list[SourceContact]) -> Cursor:
+    """The cursor once ``rows`` (sorted by timestamp, holding their last tie whole) are done."""
     last_ms = rows[-1].modified_at_ms
-    return max(c.numeric_id for c in rows if c.modified_at_ms == last_ms)
+    return Cursor(last_ms, max(c.numeric_id for c in rows if c.modified_at_ms == last_ms))
 
 
 def _contact_from_json(raw: dict[str, Any]) -> SourceContact | None:
