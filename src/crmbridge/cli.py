@@ -94,7 +94,7 @@ def sync(once: bool) -> None:
 )
 def demo(contacts: int, state_url: str) -> None:
     """Full sync against the built-in HubSpot and Salesforce simulators, with a summary."""
-    from crmbridge.demo import run_demo  # the simulators load only for the demo
+    from crmbridge.demo import run_demo  # noqa: PLC0415 - simulators load only for the demo
 
     settings = _settings(state_url=state_url)
     configure_logging("console", "WARNING")
@@ -124,7 +124,9 @@ def _open_store(state_url: str | None) -> Any:
 @click.option("--all", "include_resolved", is_flag=True, help="Include resolved rejects.")
 @click.option("--criterion", help="Only rejects failing this criterion (e.g. budget).")
 @click.option(
-    "--stage", type=click.Choice(["qualification", "mapping", "salesforce"]), help="Only this stage."
+    "--stage",
+    type=click.Choice(["qualification", "mapping", "salesforce"]),
+    help="Only this stage.",
 )
 @click.option("--contact", "contact_id", help="Only this HubSpot contact id.")
 @click.option("--rule-version", help="Only decisions made under this rule-set version.")
@@ -132,6 +134,7 @@ def _open_store(state_url: str | None) -> Any:
 @click.option("--offset", default=0)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def rejects_list(
+    *,
     state_url: str | None,
     include_resolved: bool,
     criterion: str | None,
@@ -229,11 +232,15 @@ def sandbox() -> None:
 
 @sandbox.command("serve")
 @click.option("--contacts", default=300, show_default=True)
-@click.option("--env-file", type=click.Path(path_type=Path), default=None,
-              help="Also write the CRMBRIDGE_ variables to this file (for `run` / .env).")
+@click.option(
+    "--env-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the CRMBRIDGE_ variables to this file (for `run` / .env).",
+)
 def sandbox_serve(contacts: int, env_file: Path | None) -> None:
     """Serve both simulators until Ctrl-C and print the variables that point crmbridge at them."""
-    from crmbridge.sandbox.runtime import Sandbox
+    from crmbridge.sandbox.runtime import Sandbox  # noqa: PLC0415 - only this command needs it
 
     stop = threading.Event()
     install_signal_handlers(stop)
@@ -248,4 +255,3 @@ def sandbox_serve(contacts: int, env_file: Path | None) -> None:
         click.echo("\nCtrl-C stops them.")
         while not stop.wait(0.5):
             pass
-

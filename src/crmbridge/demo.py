@@ -74,9 +74,7 @@ def run_demo(settings: Settings, *, contacts: int, echo: Echo) -> int:
             echo(f"HubSpot simulator    {box.hubspot_url}  ({contacts} seeded contacts)")
             echo(f"Salesforce simulator {box.salesforce_url}  (empty org, TLS with a local CA)")
             echo(f"State                {state_path}")
-            echo(
-                f"Rules                {app.config.rules.name} version {app.config.rules.version}"
-            )
+            echo(f"Rules                {app.config.rules.name} version {app.config.rules.version}")
             echo("\n== Pass 1: backfill ==")
             started = time.monotonic()
             first = app.pipeline.run_pass()
@@ -115,8 +113,11 @@ def _edit_some_contacts(box: Sandbox, store: SQLiteStateStore, echo: Echo) -> li
     rejects = store.rejects(RejectFilter(stage="qualification", limit=200))
     for record in rejects:
         decision = record.decision
-        if decision.email and "@" in decision.email and decision.email.isascii() and all(
-            decision.inputs.get(name) for name in ("lastname", "company")
+        if (
+            decision.email
+            and "@" in decision.email
+            and decision.email.isascii()
+            and all(decision.inputs.get(name) for name in ("lastname", "company"))
         ):
             box.hubspot.portal.update_contact(decision.contact_id, dict(QUALIFYING_EDIT))
             echo(

@@ -3,11 +3,11 @@
 ::
 
     CrmBridgeError
-    ├── ConfigError                 fatal: a setting or mapping file is wrong (carries file:line + hint)
+    ├── ConfigError                 fatal: a setting or mapping file is wrong (file:line + hint)
     ├── FatalApiError               fatal for the pass: stop, alert, keep the cursor
     │   ├── AuthenticationError     bad/expired credentials that a replay cannot fix
     │   └── BudgetExhaustedError    a daily API budget is spent (resume when it recovers)
-    ├── RetryableApiError           transient: 429, 5xx, lock, connection loss (retried with backoff)
+    ├── RetryableApiError           transient: 429, 5xx, lock, lost connection (retried)
     │   └── RateLimitedError        429 / Salesforce concurrent-limit: honours ``retry_after_s``
     ├── SessionExpiredError         Salesforce INVALID_SESSION_ID: re-authenticate once, replay
     └── RequestRejectedError        a permanent 4xx for a whole request (a client bug or config)

@@ -17,7 +17,7 @@ FieldValue = str | int | float | bool | None
 
 @dataclass(frozen=True)
 class SourceContact:
-    """One HubSpot contact as pulled: every property is a string or ``None`` (HubSpot's wire form)."""
+    """One HubSpot contact as pulled: every property is a string or ``None`` (the wire form)."""
 
     id: str
     properties: Mapping[str, str | None]

@@ -17,8 +17,9 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -31,6 +32,7 @@ from crmbridge.errors import (
 )
 from crmbridge.mapping import FieldMapping
 from crmbridge.model import (
+    Cursor,
     Decision,
     MappedLead,
     ObjectSchema,
@@ -59,7 +61,16 @@ SCHEMA_TTL_S = 3600.0
 log = structlog.get_logger(__name__)
 
 
-def payload_hash(fields: dict[str, object]) -> str:
+@dataclass
+class _PageWork:
+    """A pulled page on its way to being committed: outcomes so far, leads still in flight."""
+
+    cursor: Cursor
+    decisions: list[Decision]
+    waiting: int
+
+
+def payload_hash(fields: Mapping[str, object]) -> str:
     """Stable hash of a mapped payload: unchanged leads are not pushed again."""
     return hashlib.sha256(dumps(fields).encode("utf-8")).hexdigest()
 
@@ -110,7 +121,9 @@ class SyncPipeline:
             summary.fatal = isinstance(exc, FatalApiError) and not isinstance(
                 exc, BudgetExhaustedError
             )
-            log.error("pass_stopped", error=summary.stopped_early, fatal=summary.fatal)
+            log.error(  # noqa: TRY400 - an expected stop: the summary says it, no traceback
+                "pass_stopped", error=summary.stopped_early, fatal=summary.fatal
+            )
         finally:
             summary.hubspot_calls = self.source.calls - hubspot_before
             summary.salesforce_calls = self.sink.calls - salesforce_before
@@ -127,36 +140,72 @@ class SyncPipeline:
         return self._schema
 
     def _pull_and_push(self, schema: ObjectSchema, summary: PassSummary) -> None:
+        """Stream pages through the gate; push in full batches across page boundaries, and
+        commit each page (outcomes, then cursor) once every lead of it has its outcome."""
         cursor = self.store.get_cursor(self.stream)
         until_ms = int((self.clock() - self.index_lag_s) * 1000)
         if until_ms <= cursor.modified_at_ms:
             return
         properties = self.mapping.source_properties | self.rules.source_properties
+        works: deque[_PageWork] = deque()
+        buffer: list[tuple[_PageWork, Decision]] = []
         for page in self.source.pull(cursor, until_ms, properties):
-            decisions = self.decide(page.contacts, schema)
             summary.pulled += len(page.contacts)
-            self.store.commit_page(self.stream, decisions, page.cursor)
-            _count(summary, decisions)
+            settled, to_push = self.judge_page(page.contacts, schema)
+            work = _PageWork(page.cursor, settled, waiting=len(to_push))
+            works.append(work)
+            pending_ids = {d.contact_id for _, d in buffer}
+            if any(d.contact_id in pending_ids for d in to_push):
+                # A contact re-stamped mid-pass: never send one key twice in a request (trap 9).
+                self._flush(buffer, full_batches_only=False)
+            buffer.extend((work, d) for d in to_push)
+            self._flush(buffer, full_batches_only=True)
+            self._commit_ready(works, summary)
             if self.stop.is_set():
                 summary.stopped_early = "stop requested"
-                return
+                break
+        self._flush(buffer, full_batches_only=False)
+        self._commit_ready(works, summary)
+
+    def _flush(self, buffer: list[tuple[_PageWork, Decision]], *, full_batches_only: bool) -> None:
+        """Push buffered leads in full batches, and the remainder unless told not to."""
+        while len(buffer) >= self.batch_size or (buffer and not full_batches_only):
+            batch = buffer[: self.batch_size]
+            del buffer[: self.batch_size]
+            outcomes = {d.contact_id: d for d in self._push([d for _, d in batch])}
+            for work, decision in batch:
+                work.decisions.append(outcomes[decision.contact_id])
+                work.waiting -= 1
+
+    def _commit_ready(self, works: deque[_PageWork], summary: PassSummary) -> None:
+        """Commit the leading pages whose leads all have outcomes, with the last one's cursor."""
+        decisions: list[Decision] = []
+        cursor = None
+        while works and works[0].waiting == 0:
+            work = works.popleft()
+            decisions.extend(work.decisions)
+            cursor = work.cursor
+        if cursor is not None:
+            self.store.commit_page(self.stream, decisions, cursor)
+            _count(summary, decisions)
 
     # -- deciding a page --------------------------------------------------------------------
-    def decide(self, contacts: Sequence[SourceContact], schema: ObjectSchema) -> list[Decision]:
-        """Qualify, map and push one page; return one Decision per distinct contact."""
+    def judge_page(
+        self, contacts: Sequence[SourceContact], schema: ObjectSchema
+    ) -> tuple[list[Decision], list[Decision]]:
+        """Qualify and map one page: (settled decisions, decisions waiting to be pushed)."""
         newest: dict[str, SourceContact] = {}
         for contact in contacts:
             seen = newest.get(contact.id)
             if seen is None or contact.modified_at_ms >= seen.modified_at_ms:
-                newest[contact.id] = contact  # one key twice in a request fails both (trap 9)
+                newest[contact.id] = contact
         ledger = self.store.ledger(list(newest))
-        decisions: list[Decision] = []
+        settled: list[Decision] = []
         to_push: list[Decision] = []
         for contact in newest.values():
             decision = self._judge(contact, schema, ledger.get(contact.id))
-            (to_push if decision.outcome is Outcome.CREATED else decisions).append(decision)
-        decisions.extend(self._push(to_push))
-        return decisions
+            (to_push if decision.outcome is Outcome.CREATED else settled).append(decision)
+        return settled, to_push
 
     def _judge(
         self, contact: SourceContact, schema: ObjectSchema, entry: LedgerEntry | None
@@ -179,7 +228,9 @@ class SyncPipeline:
         reasons = qualification.reasons + mapped.reasons
         base = replace(base, qualified=qualification.qualified, criteria=qualification.results)
         if not qualification.qualified or mapped.lead is None or mapped.reasons:
-            stage = RejectStage.QUALIFICATION if not qualification.qualified else RejectStage.MAPPING
+            stage = (
+                RejectStage.QUALIFICATION if not qualification.qualified else RejectStage.MAPPING
+            )
             return replace(base, outcome=Outcome.REJECTED, stage=stage, reasons=reasons)
         fields = dict(mapped.lead.fields)
         digest = payload_hash(fields)

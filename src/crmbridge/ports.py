@@ -15,7 +15,7 @@ from crmbridge.model import Cursor, Decision, MappedLead, ObjectSchema, PushResu
 
 @dataclass(frozen=True)
 class Page:
-    """A run of contacts in cursor order; ``cursor`` is where the stream stands once they're done."""
+    """Contacts in cursor order; ``cursor`` is where the stream stands once they are done."""
 
     contacts: Sequence[SourceContact]
     cursor: Cursor

@@ -12,8 +12,10 @@ from crmbridge.state.sqlite import SQLiteStateStore
 
 
 def _ms_to_iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(ms / 1000, tz=UTC)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z")
     )
 
 
@@ -61,7 +63,7 @@ def rejects_table(records: list[RejectRecord], *, total: int, offset: int) -> st
             f"{_truncate(d.rule_set_version, 20):<20} {_truncate(reasons, 100)}"
         )
     shown_to = offset + len(records)
-    lines.append(f"\n{offset + 1}–{shown_to} of {total}. `crmbridge rejects show ID` for details.")
+    lines.append(f"\n{offset + 1}-{shown_to} of {total}. `crmbridge rejects show ID` for details.")
     return "\n".join(lines)
 
 
@@ -75,9 +77,12 @@ def reject_text(record: RejectRecord) -> str:
         f"  contact version   lastmodifieddate {_ms_to_iso(d.modified_at_ms)}",
         f"  stage             {d.stage.value if d.stage else '-'}",
         f"  rule-set version  {d.rule_set_version}",
-        f"  status            "
-        + (f"resolved ({record.resolution}) at {record.resolved_at}" if record.resolved_at
-           else "open"),
+        "  status            "
+        + (
+            f"resolved ({record.resolution}) at {record.resolved_at}"
+            if record.resolved_at
+            else "open"
+        ),
         "  reasons:",
     ]
     lines += [f"    - {r.message}" + (f"  [{r.code}]" if r.code else "") for r in d.reasons]
@@ -85,8 +90,10 @@ def reject_text(record: RejectRecord) -> str:
         lines.append("  criteria:")
         for criterion in d.criteria:
             mark = "pass" if criterion.passed else "FAIL"
-            lines.append(f"    {mark}  {criterion.name}" + (
-                f": {criterion.reason}" if criterion.reason and not criterion.passed else ""))
+            lines.append(
+                f"    {mark}  {criterion.name}"
+                + (f": {criterion.reason}" if criterion.reason and not criterion.passed else "")
+            )
     lines.append("  inputs (HubSpot properties read):")
     for key, value in sorted(d.inputs.items()):
         lines.append(f"    {key}: {value!r}")

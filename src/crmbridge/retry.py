@@ -18,8 +18,10 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
+    stop_any,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 
 from crmbridge.errors import RetryableApiError
 from crmbridge.settings import RetrySettings
@@ -28,6 +30,22 @@ T = TypeVar("T")
 Sleeper = Callable[[float], None]
 
 log = structlog.get_logger(__name__)
+
+
+class StopOnLongRetryAfter(stop_base):
+    """Stop when the remote asks for a wait longer than the whole retry budget."""
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome else None
+        return (
+            isinstance(exc, RetryableApiError)
+            and exc.retry_after_s is not None
+            and exc.retry_after_s > self.limit_s
+        )
 
 
 class RetryPolicy:
@@ -59,14 +77,6 @@ class RetryPolicy:
             error=str(exc),
         )
 
-    def _asks_too_long(self, state: RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        return (
-            isinstance(exc, RetryableApiError)
-            and exc.retry_after_s is not None
-            and exc.retry_after_s > self.settings.max_total_s
-        )
-
     def call(self, fn: Callable[[], T]) -> T:
         """Call ``fn``, retrying ``RetryableApiError`` within the budget; re-raise the last one.
 
@@ -76,10 +86,10 @@ class RetryPolicy:
         retrying = Retrying(
             retry=retry_if_exception_type(RetryableApiError),
             wait=self._wait,
-            stop=(
-                stop_after_attempt(settings.max_attempts)
-                | stop_after_delay(settings.max_total_s)
-                | self._asks_too_long
+            stop=stop_any(
+                stop_after_attempt(settings.max_attempts),
+                stop_after_delay(settings.max_total_s),
+                StopOnLongRetryAfter(settings.max_total_s),
             ),
             sleep=self.sleep,
             before_sleep=self._before_sleep,

@@ -250,7 +250,11 @@ def load_yaml(path: Path, source: str | None = None) -> Node:
         ) from None
     except OSError as exc:
         raise ConfigError(
-            ConfigProblem(Location(name), f"cannot read the file: {exc.strerror}")
+            ConfigProblem(
+                Location(name),
+                f"cannot read the file: {exc.strerror}",
+                "check that it is a file and that crmbridge may read it",
+            )
         ) from None
     return parse_yaml(text, name)
 
@@ -303,7 +307,11 @@ def check_keys(
     Returns False when ``node`` is not a mapping at all (callers then skip its contents).
     """
     if not node.is_mapping:
-        problems.add(node, f"{what} must be a mapping of keys, got {node.kind}")
+        problems.add(
+            node,
+            f"{what} must be a mapping of keys, got {node.kind}",
+            "write `key: value` lines indented below it, or {key: value, ...} on one line",
+        )
         return False
     for key, _ in node.items():
         if not isinstance(key, str) or key not in allowed:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from crmbridge.errors import ConfigError
@@ -10,8 +13,6 @@ from crmbridge.settings import load_settings
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    import os
-
     for key in list(os.environ):
         if key.startswith("CRMBRIDGE_"):
             monkeypatch.delenv(key)
@@ -62,8 +63,6 @@ def test_secrets_never_show_in_repr_or_dump(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     """A .env file in the working directory supplies settings."""
-    from pathlib import Path
-
     Path(str(tmp_path), ".env").write_text("CRMBRIDGE_POLL_INTERVAL_S=42\n", encoding="utf-8")
     assert load_settings().poll_interval_s == 42
 

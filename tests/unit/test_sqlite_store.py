@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from crmbridge.errors import ConfigError
 from crmbridge.model import Cursor, Decision, Outcome, Reason, RejectStage
 from crmbridge.ports import RejectFilter
 from crmbridge.state import open_store, sqlite_path
@@ -85,7 +86,9 @@ def test_reject_after_sync_keeps_what_salesforce_holds(store: SQLiteStateStore) 
 
 def test_reject_log_lists_open_rejects_with_reasons(store: SQLiteStateStore) -> None:
     """Rejects are listed newest first with their reasons and rule-set version."""
-    store.commit_page(STREAM, [decision("1", Outcome.REJECTED), decision("2", Outcome.CREATED)], None)
+    store.commit_page(
+        STREAM, [decision("1", Outcome.REJECTED), decision("2", Outcome.CREATED)], None
+    )
     records = store.rejects(RejectFilter())
     assert [r.decision.contact_id for r in records] == ["1"]
     record = records[0]
@@ -116,7 +119,9 @@ def test_new_reject_supersedes_the_old_one(store: SQLiteStateStore) -> None:
 
 def test_reject_filters(store: SQLiteStateStore) -> None:
     """Rejects filter by criterion, stage, contact and rule-set version."""
-    sf_reason = (Reason("salesforce.INVALID_EMAIL_ADDRESS", "Salesforce: bad", code="INVALID_EMAIL_ADDRESS"),)
+    sf_reason = (
+        Reason("salesforce.INVALID_EMAIL_ADDRESS", "Salesforce: bad", code="INVALID_EMAIL_ADDRESS"),
+    )
     store.commit_page(
         STREAM,
         [
@@ -157,7 +162,5 @@ def test_state_url_forms() -> None:
 
 def test_unsupported_state_url_is_a_config_error() -> None:
     """An unknown scheme names the variable and the supported form."""
-    from crmbridge.errors import ConfigError
-
     with pytest.raises(ConfigError, match="CRMBRIDGE_STATE_URL"):
         open_store("mysql://x")

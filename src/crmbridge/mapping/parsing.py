@@ -32,9 +32,11 @@ QUOTE_MAX_CHARS = 80
 
 _MULTIPLIERS = {"k": Decimal(1_000), "m": Decimal(1_000_000)}
 
-# 1,234,567.89 (strict thousands groups) or 1234567.89 or .5, an optional k/m suffix.
+# 1,234,567.89 (strict thousands groups) or 1234567.89 or .5, an optional k/m suffix. ASCII
+# digits only: `\d` would also take other scripts' digits, which no one types into a budget.
 _NUMBER = re.compile(
-    r"(?P<sign>[+-])?(?P<int>\d{1,3}(?:,\d{3})+|\d+)?(?P<frac>\.\d+)?\s?(?P<suffix>[kKmM])?"
+    r"(?P<sign>[+-])?(?P<int>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?(?P<frac>\.[0-9]+)?"
+    r"\s?(?P<suffix>[kKmM])?"
 )
 # The currency may be written around the number: "$75,000", "USD 75000", "75,000 USD", "-$500".
 _MONEY = re.compile(
@@ -48,7 +50,7 @@ _FALSE = frozenset({"false", "no", "n", "0", "off"})
 
 @dataclass(frozen=True)
 class ParseFailure:
-    """Why a raw value could not be read; ``message`` quotes the raw value (``"TBD" is not a number``)."""
+    """Why a raw value could not be read; ``message`` quotes it (``"TBD" is not a number``)."""
 
     raw: str
     message: str
@@ -65,7 +67,7 @@ def _empty(raw: str) -> ParseFailure:
 
 
 def parse_number(raw: str) -> Decimal | ParseFailure:
-    """A decimal number: ``"1,234.5"``, ``"-3"``, ``"50k"``, ``"1.2m"`` (k = thousand, m = million)."""
+    """A decimal number: ``"1,234.5"``, ``"-3"``, ``"50k"``, ``"1.2m"`` (k thousand, m million)."""
     text = raw.strip()
     if not text:
         return _empty(raw)
@@ -89,7 +91,7 @@ def parse_money(raw: str) -> Decimal | ParseFailure:
 
 
 def parse_integer(raw: str) -> int | ParseFailure:
-    """A whole number (``"90"``, ``"1,000"``, ``"90.0"``, ``"2k"``); ``"90.5"`` is refused, not rounded."""
+    """A whole number (``"90"``, ``"1,000"``, ``"90.0"``, ``"2k"``); ``"90.5"`` is refused."""
     text = raw.strip()
     if not text:
         return _empty(raw)
@@ -130,7 +132,7 @@ def _number(text: str) -> Decimal | None:
 
 
 def format_number(value: Decimal | int | float) -> str:
-    """A number as a reviewer reads it: ``30000``, ``75000.50``, ``1200000`` (no ``.0``, no exponent)."""
+    """A number as a reviewer reads it: ``30000``, ``75000.50``, ``1200000`` (no ``.0``, no E)."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int):

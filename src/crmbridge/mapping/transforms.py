@@ -127,27 +127,36 @@ def _email(value: str, options: TransformOptions) -> Value | TransformFailure:
     text = _MAILTO.sub("", value.strip()).strip()
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1].strip()
-    invalid = TransformFailure(INVALID_EMAIL, f"{quoted(value.strip())} is not a valid e-mail address")
     local, at, domain = text.rpartition("@")
-    if not at or not local or len(local) > MAX_LOCAL_CHARS:
-        return invalid
-    if not local.isascii():
-        if not options.allow_international_email:
-            return TransformFailure(
-                INVALID_EMAIL,
-                f"{quoted(text)} has non-ASCII characters before the @, which Salesforce refuses "
-                "unless the org enabled Email Address Internationalization",
-            )
-        if _INTL_LOCAL.fullmatch(local) is None:
-            return invalid
-    elif _ASCII_LOCAL.fullmatch(local) is None:
-        return invalid
+    if at and local and not local.isascii() and not options.allow_international_email:
+        return TransformFailure(
+            INVALID_EMAIL,
+            f"{quoted(text)} has non-ASCII characters before the @, which Salesforce refuses "
+            "unless the org enabled Email Address Internationalization",
+        )
+    ascii_domain = _email_domain(domain) if at and _email_local_ok(local) else None
+    if ascii_domain is None:
+        return TransformFailure(
+            INVALID_EMAIL, f"{quoted(value.strip())} is not a valid e-mail address"
+        )
+    return f"{local}@{ascii_domain}"
+
+
+def _email_local_ok(local: str) -> bool:
+    if not local or len(local) > MAX_LOCAL_CHARS:
+        return False
+    pattern = _ASCII_LOCAL if local.isascii() else _INTL_LOCAL
+    return pattern.fullmatch(local) is not None
+
+
+def _email_domain(domain: str) -> str | None:
+    """The domain lower-cased and in its ASCII (IDNA) form, or ``None`` when it is not one."""
     domain = domain.lower()
     if not domain.isascii():
         try:
             domain = domain.encode("idna").decode("ascii")
         except UnicodeError:
-            return invalid
+            return None
     labels = domain.split(".")
     if (
         len(domain) > MAX_DOMAIN_CHARS
@@ -155,8 +164,8 @@ def _email(value: str, options: TransformOptions) -> Value | TransformFailure:
         or not all(_LABEL.fullmatch(label) for label in labels)
         or labels[-1].isdigit()
     ):
-        return invalid
-    return f"{local}@{domain}"
+        return None
+    return domain
 
 
 def _text(name: str, fn: Callable[[str, TransformOptions], Value | TransformFailure]) -> Transform:
@@ -199,7 +208,7 @@ def salesforce_length(value: str) -> int:
 
 
 def truncate_text(value: str, length: int) -> str:
-    """``value`` cut to at most ``length`` (as :func:`salesforce_length` counts), never mid-character."""
+    """``value`` cut to ``length`` (as :func:`salesforce_length` counts), never mid-character."""
     if salesforce_length(value) <= length:
         return value
     kept: list[str] = []

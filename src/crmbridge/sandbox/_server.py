@@ -58,7 +58,7 @@ class Response:
 
 @dataclass
 class Fault:
-    """Answer the next ``times`` requests matching ``method`` and ``path_pattern`` with ``response``."""
+    """Answer the next ``times`` requests matching ``method`` and ``path_pattern``."""
 
     method: str
     path_pattern: str
@@ -148,6 +148,8 @@ class SimulatorServer:
 
         class _RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Small responses otherwise wait ~40 ms for the client's delayed ACK (Nagle).
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 split = urlsplit(self.path)
@@ -162,7 +164,7 @@ class SimulatorServer:
                 )
                 try:
                     response = handler(request)
-                except Exception as exc:  # noqa: BLE001 - a simulator bug must answer 500, not hang
+                except Exception as exc:
                     response = Response(500, {"message": f"simulator error: {exc!r}"})
                 payload = response.encoded()
                 self.send_response(response.status)
@@ -174,9 +176,9 @@ class SimulatorServer:
                 if payload and self.command != "HEAD":
                     self.wfile.write(payload)
 
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve  # noqa: N815 - http.server names
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 """Silence the default stderr access log."""
 
         httpd = ThreadingHTTPServer((LOOPBACK, self._port), _RequestHandler)
@@ -184,7 +186,12 @@ class SimulatorServer:
         if self._ssl_context is not None:
             httpd.socket = self._ssl_context.wrap_socket(httpd.socket, server_side=True)
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="simulator",
+            daemon=True,
+        )
         self._thread.start()
         return self.url
 

@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import requests
 import structlog
-from simple_salesforce import Salesforce
+from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
@@ -84,7 +84,8 @@ def build_session(ca_bundle: str | None) -> requests.Session:
 def is_transient_row_error(error: RecordError) -> bool:
     """Row errors worth resending: locks and collateral roll-backs (trap 16)."""
     return error.code in TRANSIENT_ROW_CODES or (
-        error.code == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY" and "UNABLE_TO_LOCK_ROW" in error.message
+        error.code == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
+        and "UNABLE_TO_LOCK_ROW" in error.message
     )
 
 
@@ -168,7 +169,8 @@ class SalesforceSink:
             fresh = self._token_provider()
             if fresh == self._token:
                 raise AuthenticationError(
-                    SYSTEM, "session expired or invalid and no new token is available",
+                    SYSTEM,
+                    "session expired or invalid and no new token is available",
                     code="INVALID_SESSION_ID",
                 ) from None
             log.info("salesforce_session_renewed")
@@ -195,9 +197,7 @@ class SalesforceSink:
             return []
         if len(leads) > COLLECTION_MAX:
             raise ValueError(f"at most {COLLECTION_MAX} leads per call")
-        records = [
-            {"attributes": {"type": self._object}, **dict(lead.fields)} for lead in leads
-        ]
+        records = [{"attributes": {"type": self._object}, **dict(lead.fields)} for lead in leads]
         headers = {"Sforce-Auto-Assign": "TRUE" if self._settings.auto_assign else "FALSE"}
         body = self._restful(
             f"composite/sobjects/{self._object}/{quote(self._external_id, safe='')}",
@@ -261,7 +261,7 @@ def _first_error(content: Any) -> tuple[str | None, str]:
     return None, text[:300]
 
 
-def translate_salesforce_error(exc: SalesforceError) -> Exception:
+def translate_salesforce_error(exc: SalesforceError) -> Exception:  # noqa: PLR0911 - one return per class
     """Map a simple-salesforce exception to the crmbridge error a caller recovers from."""
     status = int(getattr(exc, "status", 0) or 0)
     code, message = _first_error(getattr(exc, "content", None))

@@ -297,7 +297,7 @@ def _retry_after_s(headers: Any) -> float | None:
         return None
 
 
-def translate_api_exception(exc: ApiException) -> Exception:
+def translate_api_exception(exc: ApiException) -> Exception:  # noqa: PLR0911 - one return per class
     """Map a hubspot-api-client exception to the crmbridge error a caller recovers from."""
     status = int(exc.status or 0)
     body = _body_json(exc.body)

@@ -11,7 +11,7 @@ __all__ = ["SQLiteStateStore", "open_store", "sqlite_path"]
 
 
 def sqlite_path(url: str) -> Path:
-    """``sqlite:///relative.db`` → ``relative.db``; ``sqlite:////abs/path.db`` → ``/abs/path.db``."""
+    """``sqlite:///rel.db`` → ``rel.db``; ``sqlite:////abs/path.db`` → ``/abs/path.db``."""
     prefix = "sqlite:///"
     if not url.startswith(prefix) or url == prefix:
         raise ConfigError(

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from crmbridge.model import CriterionResult, Decision, Outcome, Reason, RejectStage
+
+
+class Row(Protocol):
+    """A database row readable by column name (``sqlite3.Row``, a psycopg dict row)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 def dumps(value: Any) -> str:
@@ -42,7 +48,7 @@ def decision_columns(decision: Decision) -> dict[str, Any]:
     }
 
 
-def decision_from_row(row: Mapping[str, Any]) -> Decision:
+def decision_from_row(row: Row) -> Decision:
     """Rebuild a Decision from the columns ``decision_columns`` wrote."""
     payload = row["payload_json"]
     return Decision(

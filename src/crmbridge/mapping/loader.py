@@ -1,0 +1,462 @@
+"""Read ``fields.yaml`` and ``stages.yaml`` into a :class:`~crmbridge.mapping.mapper.FieldMapping`.
+
+Contract of :func:`load_mapping`: it returns a ready mapping, or raises
+:class:`~crmbridge.errors.ConfigError` listing every problem of both files at once, each with its
+``file:line`` and a hint. It checks what the files alone can tell (shape, types, unknown
+transforms, contradictory options); what needs Salesforce's describe is
+:meth:`FieldMapping.check_schema`'s job.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TypeVar
+
+from crmbridge.errors import ConfigError, Location
+from crmbridge.mapping.mapper import FieldMapping, FieldRule, OnParseError, Unmapped
+from crmbridge.mapping.stages import EMPTY, Stage, StageMap
+from crmbridge.mapping.transforms import TRANSFORMS, Kind, Transform, TransformOptions
+from crmbridge.model import FieldValue
+from crmbridge.yamlfile import (
+    Node,
+    Problems,
+    check_keys,
+    close_match_hint,
+    get_bool,
+    get_text,
+    load_yaml,
+)
+
+__all__ = ["FIELDS_FILE", "STAGES_FILE", "load_mapping"]
+
+FIELDS_FILE = "fields.yaml"
+STAGES_FILE = "stages.yaml"  # optional: without it no field is set from the contact's stage
+
+_FIELDS_KEYS = ("object", "external_id", "allow_international_email", "fields")
+_FIELD_KEYS = (
+    "from",
+    "value",
+    "transforms",
+    "required",
+    "default",
+    "truncate",
+    "value_map",
+    "unmapped",
+    "clear_when_empty",
+    "on_parse_error",
+)
+_STAGES_KEYS = ("target", "stages", "default")
+_STAGE_KEYS = ("name", "when", "status")
+_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_PROPERTY_NAME = re.compile(r"[A-Za-z0-9_]+")
+_PROPERTY_HINT = (
+    "use the HubSpot property's internal name (Settings > Properties > the property > "
+    "internal name), e.g. jobtitle rather than Job Title"
+)
+
+
+def load_mapping(mappings_dir: Path) -> FieldMapping:
+    """Load a directory's field map (``fields.yaml``) and stage map (``stages.yaml``, optional).
+
+    Raises ConfigError listing every problem found in both files.
+    """
+    problems = Problems()
+    fields_root = _read(mappings_dir / FIELDS_FILE, problems)
+    stages_path = mappings_dir / STAGES_FILE
+    stages_root = _read(stages_path, problems) if stages_path.exists() else None
+    mapping = _parse_fields(fields_root, problems) if fields_root is not None else None
+    stage_map = _parse_stages(stages_root, problems) if stages_root is not None else None
+    if mapping is not None and stage_map is not None:
+        _check_stage_target(mapping, stage_map, problems)
+    problems.raise_if_any()
+    assert mapping is not None  # no problems means fields.yaml parsed
+    return FieldMapping(
+        target_object=mapping.target_object,
+        external_id_field=mapping.external_id_field,
+        rules=mapping.rules,
+        stage_map=stage_map,
+        options=mapping.options,
+        locations=mapping.locations,
+    )
+
+
+def _read(path: Path, problems: Problems) -> Node | None:
+    try:
+        root = load_yaml(path)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
+    if root.value is None:
+        problems.add(root, "the file is empty", "start from the commented example in mappings/")
+        return None
+    return root
+
+
+def _parse_fields(root: Node, problems: Problems) -> FieldMapping | None:
+    if not check_keys(
+        root, problems, _FIELDS_KEYS, required=("external_id", "fields"), what=FIELDS_FILE
+    ):
+        return None
+    target_object = get_text(root, "object", problems, what=FIELDS_FILE) or "Lead"
+    external_id = get_text(root, "external_id", problems, what=FIELDS_FILE) or ""
+    options = TransformOptions(
+        allow_international_email=get_bool(
+            root, "allow_international_email", problems, default=False, what=FIELDS_FILE
+        )
+    )
+    locations = {k: child.location for k in _FIELDS_KEYS if (child := root.get(k)) is not None}
+    rules: list[FieldRule] = []
+    fields_node = root.get("fields")
+    if fields_node is not None:
+        if not fields_node.is_mapping or not fields_node.value:
+            problems.add(
+                fields_node,
+                '"fields" must map Salesforce field names to their source',
+                'e.g. "LastName: {from: lastname, transforms: [trim], required: true}"',
+            )
+        for name, node in fields_node.items():
+            rule = _parse_field(name, node, fields_node, problems, external_id)
+            if rule is not None:
+                rules.append(rule)
+    return FieldMapping(
+        target_object=target_object,
+        external_id_field=external_id,
+        rules=tuple(rules),
+        options=options,
+        locations=locations,
+    )
+
+
+def _parse_field(
+    name: object, node: Node, parent: Node, problems: Problems, external_id: str
+) -> FieldRule | None:
+    if not isinstance(name, str) or _API_NAME.fullmatch(name) is None:
+        problems.add(
+            parent.key_node(name),
+            f'"{name}" is not a Salesforce field API name',
+            "use the API name from Setup > Object Manager, e.g. Company or Budget__c",
+        )
+        return None
+    what = f'field "{name}"'
+    if name == external_id:
+        problems.add(
+            node,
+            f'"{name}" is the external id: crmbridge always sets it to the HubSpot contact id',
+            "remove this entry",
+        )
+        return None
+    if not check_keys(node, problems, _FIELD_KEYS, what=what):
+        return None
+    has_from, has_value = "from" in node.value, "value" in node.value
+    if has_from == has_value:
+        problems.add(
+            node,
+            f'{what} needs exactly one of "from" (a HubSpot property) and "value" (a constant)',
+            'e.g. "{from: jobtitle}" or "{value: Web}"',
+        )
+        return None
+    if has_value:
+        extra = [k for k in node.value if k != "value"]
+        if extra:
+            problems.add(
+                node.key_node(extra[0]),
+                f'{what} is a constant: "{", ".join(extra)}" does not apply to it',
+                'remove them, or read the value from HubSpot with "from:"',
+            )
+        return FieldRule(
+            target=name,
+            location=node.location,
+            constant=_fixed(node.get("value"), problems, what),
+            locations={"value": _at(node, "value")},
+        )
+    return _parse_source_field(name, node, problems, what)
+
+
+def _parse_source_field(name: str, node: Node, problems: Problems, what: str) -> FieldRule:
+    source = get_text(node, "from", problems, what=what) or ""
+    from_node = node.get("from")
+    if source and _PROPERTY_NAME.fullmatch(source) is None and from_node is not None:
+        problems.add(from_node, f'"{source}" is not a HubSpot property name', _PROPERTY_HINT)
+    transforms = _transforms(node.get("transforms"), problems, what)
+    required = get_bool(node, "required", problems, default=False, what=what)
+    clear = get_bool(node, "clear_when_empty", problems, default=False, what=what)
+    has_default = "default" in node.value
+    default = _fixed(node.get("default"), problems, what) if has_default else None
+    if required and has_default:
+        problems.add(
+            node,
+            f'{what} has both "required: true" and a "default"',
+            "a default means it is never empty: keep one of the two",
+        )
+    if clear and (required or has_default):
+        problems.add(
+            node,
+            f'{what}: "clear_when_empty" contradicts "required"/"default"',
+            "an empty value is then either rejected or defaulted, never cleared",
+        )
+    locations = {k: _at(node, k) for k in ("default", "truncate") if k in node.value}
+    value_map = _value_map(node.get("value_map"), problems, what, locations)
+    unmapped = _choice(
+        node, "unmapped", Unmapped, default=Unmapped.KEEP, problems=problems, what=what
+    )
+    if value_map is None and "unmapped" in node.value:
+        problems.add(
+            _child(node, "unmapped"),
+            f'{what}: "unmapped" needs a "value_map"',
+            "add a value_map, or remove unmapped",
+        )
+    if unmapped is Unmapped.DEFAULT and not has_default:
+        problems.add(
+            _child(node, "unmapped"),
+            f'{what}: "unmapped: default" needs a "default"',
+            'add e.g. "default: Other"',
+        )
+    if value_map is not None and transforms and transforms[-1].gives is not Kind.TEXT:
+        problems.add(
+            _child(node, "value_map"),
+            f'{what}: "value_map" looks up text, but "{transforms[-1].name}" gives '
+            f"{transforms[-1].gives}",
+            "map the text before converting it",
+        )
+    return FieldRule(
+        target=name,
+        location=node.location,
+        source=source,
+        transforms=transforms,
+        required=required,
+        default=default,
+        has_default=has_default,
+        truncate=get_bool(node, "truncate", problems, default=False, what=what),
+        value_map=value_map,
+        unmapped=unmapped,
+        clear_when_empty=clear,
+        on_parse_error=_choice(
+            node,
+            "on_parse_error",
+            OnParseError,
+            default=OnParseError.REJECT,
+            problems=problems,
+            what=what,
+        ),
+        locations=locations,
+    )
+
+
+def _at(node: Node, key: str) -> Location:
+    return _child(node, key).location
+
+
+def _child(node: Node, key: str) -> Node:
+    child = node.get(key)
+    return child if child is not None else node
+
+
+def _fixed(node: Node | None, problems: Problems, what: str) -> FieldValue:
+    """A constant the file spells out: text, a number or true/false."""
+    if node is None:
+        return None
+    value = node.plain()
+    if value is None or not isinstance(value, str | int | float | bool):
+        problems.add(
+            node,
+            f"{what}: expected text, a number or true/false, got {node.kind}",
+            "write one value on the same line; quote it to send it as text",
+        )
+        return None
+    return value
+
+
+def _transforms(node: Node | None, problems: Problems, what: str) -> tuple[Transform, ...]:
+    if node is None:
+        return ()
+    if not node.is_list:
+        problems.add(
+            node,
+            f'{what}: "transforms" must be a list, got {node.kind}',
+            "e.g. transforms: [trim, lower]",
+        )
+        return ()
+    chain: list[Transform] = []
+    kind = Kind.TEXT  # HubSpot sends every value as text
+    for item in node.elements():
+        name = item.value
+        transform = TRANSFORMS.get(name) if isinstance(name, str) else None
+        if transform is None:
+            hint = close_match_hint(str(name), sorted(TRANSFORMS), what="valid transforms")
+            if name == "truncate":
+                hint = 'truncation is a field option: write "truncate: true" instead'
+            problems.add(item, f'{what}: unknown transform "{name}"', hint)
+            continue
+        if transform.takes is not kind:
+            problems.add(
+                item,
+                f'{what}: "{transform.name}" works on {transform.takes}, but the transform '
+                f"before it gives {kind}",
+                "put text transforms (trim, lower …) before money/number/integer/boolean",
+            )
+        chain.append(transform)
+        kind = transform.gives
+    return tuple(chain)
+
+
+def _value_map(
+    node: Node | None, problems: Problems, what: str, locations: dict[str, Location]
+) -> dict[str, FieldValue] | None:
+    if node is None:
+        return None
+    if not node.is_mapping or not node.value:
+        problems.add(
+            node,
+            f'{what}: "value_map" must map HubSpot values to Salesforce values',
+            "e.g. value_map: {MANUFACTURING: Manufacturing}",
+        )
+        return None
+    result: dict[str, FieldValue] = {}
+    for key, child in node.items():
+        if not isinstance(key, str | int) or isinstance(key, bool):
+            problems.add(
+                node.key_node(key), f'{what}: value_map key "{key}" must be text', "quote it"
+            )
+            continue
+        folded = str(key).strip().casefold()
+        if folded in result:
+            problems.add(
+                node.key_node(key),
+                f'{what}: value_map has "{key}" twice',
+                "matching ignores case and surrounding spaces: keep one entry",
+            )
+            continue
+        result[folded] = _fixed(child, problems, what)
+        locations[f"value_map:{folded}"] = child.location
+    return result
+
+
+_Choice = TypeVar("_Choice", Unmapped, OnParseError)
+
+
+def _choice(
+    node: Node,
+    key: str,
+    choices: type[_Choice],
+    *,
+    default: _Choice,
+    problems: Problems,
+    what: str,
+) -> _Choice:
+    text = get_text(node, key, problems, what=what)
+    if text is None:
+        return default
+    try:
+        return choices(text)
+    except ValueError:
+        problems.add(
+            _child(node, key),
+            f'{what}: "{key}" cannot be "{text}"',
+            close_match_hint(text, [c.value for c in choices], what="valid values"),
+        )
+        return default
+
+
+def _parse_stages(root: Node, problems: Problems) -> StageMap | None:
+    if not check_keys(root, problems, _STAGES_KEYS, required=("stages",), what=STAGES_FILE):
+        return None
+    target = get_text(root, "target", problems, what=STAGES_FILE) or "Status"
+    default = get_text(root, "default", problems, what=STAGES_FILE)
+    stages: list[Stage] = []
+    stages_node = root.get("stages")
+    if stages_node is not None and not stages_node.is_list:
+        problems.add(
+            stages_node,
+            f'"stages" must be a list, got {stages_node.kind}',
+            'each entry: "- name: SQL / when: {lifecyclestage: salesqualifiedlead} / '
+            'status: Working - Contacted"',
+        )
+    seen: set[str] = set()
+    for item in stages_node.elements() if stages_node is not None else ():
+        stage = _parse_stage(item, problems)
+        if stage is None:
+            continue
+        if stage.name in seen:
+            problems.add(
+                item, f'stage "{stage.name}" appears twice', "give each stage its own name"
+            )
+        seen.add(stage.name)
+        stages.append(stage)
+    default_node = root.get("default")
+    return StageMap(
+        target=target,
+        stages=tuple(stages),
+        default=default,
+        target_location=_at(root, "target"),
+        default_location=default_node.location if default_node is not None else None,
+    )
+
+
+def _parse_stage(item: Node, problems: Problems) -> Stage | None:
+    what = "this stage"
+    if not check_keys(item, problems, _STAGE_KEYS, required=_STAGE_KEYS, what=what):
+        return None
+    name = get_text(item, "name", problems, what=what)
+    what = f'stage "{name}"' if name else what
+    status = get_text(item, "status", problems, what=what)
+    when = _when(_child(item, "when"), problems, what)
+    if not name or not status or not when:
+        return None
+    return Stage(name, when, status, item.location, _at(item, "status"))
+
+
+def _when(node: Node, problems: Problems, what: str) -> dict[str, frozenset[str]]:
+    if not node.is_mapping or not node.value:
+        problems.add(
+            node,
+            f'{what}: "when" must map HubSpot properties to values',
+            "e.g. when: {lifecyclestage: marketingqualifiedlead}; "
+            'a catch-all belongs in "default:"',
+        )
+        return {}
+    when: dict[str, frozenset[str]] = {}
+    for prop, values in node.items():
+        if not isinstance(prop, str) or _PROPERTY_NAME.fullmatch(prop) is None:
+            problems.add(
+                node.key_node(prop),
+                f'{what}: "{prop}" is not a HubSpot property name',
+                _PROPERTY_HINT,
+            )
+            continue
+        when[prop] = _stage_values(values, problems, what)
+    return when
+
+
+def _stage_values(node: Node, problems: Problems, what: str) -> frozenset[str]:
+    items = list(node.elements()) if node.is_list else [node]
+    accepted: set[str] = set()
+    for item in items:
+        value = item.value
+        if value is None:
+            accepted.add(EMPTY)  # `null` in a list: the property is empty
+        elif isinstance(value, str):
+            accepted.add(value.strip().casefold())
+        elif isinstance(value, int) and not isinstance(value, bool):
+            accepted.add(str(int(value)))  # custom lifecycle stage ids are numbers
+        else:
+            problems.add(item, f"{what}: a stage value must be text, got {item.kind}", "quote it")
+    if not items:
+        problems.add(node, f"{what}: empty list of values", "list at least one value")
+    return frozenset(accepted)
+
+
+def _check_stage_target(mapping: FieldMapping, stage_map: StageMap, problems: Problems) -> None:
+    if stage_map.target == mapping.external_id_field:
+        problems.add(
+            stage_map.target_location,
+            "the stage map cannot set the external id field",
+            "point target: at the Lead's status field (Status)",
+        )
+    for rule in mapping.rules:
+        if rule.target == stage_map.target:
+            problems.add(
+                rule.location,
+                f'"{rule.target}" is set by {STAGES_FILE} (target: {stage_map.target})',
+                f"remove it from {FIELDS_FILE}, or point the stage map at another field",
+            )

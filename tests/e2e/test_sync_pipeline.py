@@ -1,0 +1,362 @@
+"""The sync core end to end: real client libraries, simulators over real HTTP(S), SQLite state."""
+
+from __future__ import annotations
+
+import pytest
+
+from crmbridge.model import Outcome
+from crmbridge.ports import RejectFilter
+from crmbridge.sandbox.seed import seed_portal
+
+from .conftest import World
+
+
+def test_qualified_lead_is_created_with_mapped_fields(world: World) -> None:
+    """A qualified contact becomes one Lead with mapped fields, stage and external id."""
+    contact = world.add()
+    summary = world.sync()
+    assert summary.created == 1
+    assert summary.rejected == 0
+    lead = world.lead(contact)
+    assert lead is not None
+    assert lead["LastName"] == "Lima"
+    assert lead["Company"] == "Acme Tools"
+    assert lead["Industry"] == "Manufacturing"
+    assert lead["Budget__c"] == 120000
+    assert lead["Timeline_Days__c"] == 90
+    assert lead["Status"] == "Open - Not Contacted"
+    assert lead["LeadSource"] == "Web"
+
+
+def test_unqualified_lead_is_rejected_with_one_reason_per_criterion(world: World) -> None:
+    """A contact failing budget and authority is not pushed; the reject names both reasons."""
+    contact = world.add(budget="30000", jobtitle="Analyst")
+    summary = world.sync()
+    assert summary.created == 0
+    assert summary.rejected_by_reason == {"budget": 1, "authority": 1}
+    assert world.lead(contact) is None
+    [record] = world.app.store.rejects(RejectFilter())
+    messages = [r.message for r in record.decision.reasons]
+    assert messages == [
+        "budget: 30000 is not > 50000",
+        'authority: job title "Analyst" is not one of CEO, CFO, CIO',
+    ]
+    assert record.decision.rule_set_version == "bant-2026.1"
+    assert record.decision.inputs["budget"] == "30000"
+
+
+def test_second_run_pushes_nothing(world: World) -> None:
+    """Re-running with no change in HubSpot makes no Salesforce upsert and pulls nothing."""
+    for _ in range(5):
+        world.add()
+    first = world.sync()
+    assert first.created == 5
+    upserts = world.upsert_calls()
+    second = world.sync()
+    assert (second.pulled, second.created, second.updated) == (0, 0, 0)
+    assert world.upsert_calls() == upserts
+    assert second.salesforce_calls == 0
+
+
+def test_changed_contact_is_updated_not_duplicated(world: World) -> None:
+    """A later edit in HubSpot updates the same Lead (upsert by external id)."""
+    contact = world.add()
+    world.sync()
+    world.edit(contact, jobtitle="CEO", phone="+1 555 0100")
+    summary = world.sync()
+    assert (summary.created, summary.updated) == (0, 1)
+    assert len(world.salesforce.org.leads) == 1
+    lead = world.lead(contact)
+    assert lead is not None
+    assert lead["Title"] == "CEO"
+    assert lead["Phone"] == "+1 555 0100"
+
+
+def test_no_op_bump_in_hubspot_costs_no_push(world: World) -> None:
+    """A lastmodifieddate bump without a mapped change is recorded as unchanged, not pushed."""
+    contact = world.add()
+    world.sync()
+    upserts = world.upsert_calls()
+    # NEW picks no stage of its own: the mapped Status (from the MQL stage) stays the same.
+    world.edit(contact, hs_lead_status="NEW")
+    summary = world.sync()
+    assert (summary.pulled, summary.unchanged, summary.updated) == (1, 1, 0)
+    assert world.upsert_calls() == upserts
+
+
+def test_rejected_contact_that_now_qualifies_is_synced(world: World) -> None:
+    """A rejected lead edited to meet every criterion is pushed, and its reject resolved."""
+    contact = world.add(budget="TBD")
+    first = world.sync()
+    assert first.rejected == 1
+    world.edit(contact, budget="75000")
+    second = world.sync()
+    assert second.created == 1
+    assert world.lead(contact) is not None
+    store = world.app.store
+    assert store.rejects(RejectFilter()) == []
+    [resolved] = store.rejects(RejectFilter(include_resolved=True))
+    assert resolved.resolution == "synced later"
+
+
+def test_bad_input_becomes_rejects_never_a_crash(world: World) -> None:
+    """Malformed values and missing required fields give rejects with reasons."""
+    cases = {
+        world.add(budget="$75,000,00x"): "budget",
+        world.add(timeline_days="ASAP"): "timeline",
+        world.add(lastname=None): "mapping.LastName",
+        world.add(company="   "): "mapping.Company",
+        world.add(email="bad@"): "mapping.Email",
+        world.add(email="josé@example.com"): "mapping.Email",
+        world.add(jobtitle=None): "authority",
+    }
+    ok = world.add(company="X" * 300)  # too long: truncated by the shipped map, still synced
+    summary = world.sync()
+    assert summary.stopped_early is None
+    assert summary.rejected == len(cases)
+    store = world.app.store
+    for contact, criterion in cases.items():
+        [record] = store.rejects(RejectFilter(contact_id=contact))
+        assert criterion in [r.criterion for r in record.decision.reasons], record
+        assert all(r.message for r in record.decision.reasons)
+    lead = world.lead(ok)
+    assert lead is not None
+    assert len(str(lead["Company"])) == 255
+
+
+def test_per_record_salesforce_error_becomes_reject_with_code(world: World) -> None:
+    """A row error inside Salesforce's HTTP 200 is a reject carrying its statusCode."""
+    bad = world.add()
+    good = world.add()
+    world.salesforce.inject_row_error(
+        bad, code="FIELD_CUSTOM_VALIDATION_EXCEPTION", message="Budget needs approval"
+    )
+    summary = world.sync()
+    assert summary.created == 1
+    assert summary.rejected_by_reason == {"salesforce.FIELD_CUSTOM_VALIDATION_EXCEPTION": 1}
+    assert world.lead(good) is not None
+    [record] = world.app.store.rejects(RejectFilter(stage="salesforce"))
+    [reason] = record.decision.reasons
+    assert reason.code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    assert "Budget needs approval" in reason.message
+
+
+def test_row_lock_is_resent_within_the_pass(world: World) -> None:
+    """UNABLE_TO_LOCK_ROW on a row is resent with backoff and then succeeds."""
+    contact = world.add()
+    world.salesforce.inject_row_error(contact, code="UNABLE_TO_LOCK_ROW", times=2)
+    summary = world.sync()
+    assert summary.created == 1
+    assert summary.parked == 0
+    assert world.upsert_calls() == 3
+    assert world.slept == [1.0, 2.0]
+
+
+def test_persistent_lock_parks_the_lead_and_next_pass_syncs_it(world: World) -> None:
+    """A row still locked after the in-pass retries is parked, then pushed next pass."""
+    contact = world.add()
+    world.salesforce.inject_row_error(contact, code="UNABLE_TO_LOCK_ROW", times=4)
+    first = world.sync()
+    assert first.parked == 1
+    assert world.app.store.count_parked() == 1
+    second = world.sync()
+    assert second.created == 1
+    assert world.app.store.count_parked() == 0
+    assert world.lead(contact) is not None
+
+
+def test_injected_429_and_5xx_are_survived(world: World) -> None:
+    """Rate limits and server errors on both sides are retried; every lead arrives once."""
+    contacts = [world.add() for _ in range(3)]
+    world.hubspot.inject_rate_limit("SECONDLY", times=2, path_pattern="/search$")
+    world.hubspot.inject_status(502, path_pattern="/search$", times=1)
+    world.salesforce.inject_status(503, path_pattern="composite/sobjects", times=1, html=True)
+    world.salesforce.inject_status(500, path_pattern="composite/sobjects", times=1)
+    summary = world.sync()
+    assert summary.stopped_early is None
+    assert summary.created == 3
+    assert all(world.lead(c) is not None for c in contacts)
+    assert len(world.salesforce.org.leads) == 3
+    # 3 failed searches + 1 good; 2 failed upserts + 1 good (+ describe).
+    assert world.search_calls() == 4
+    assert world.upsert_calls() == 3
+    assert len(world.slept) == 5
+
+
+def test_request_level_refusal_is_split_not_dropped(world: World) -> None:
+    """When Salesforce refuses a whole request, its halves are sent on their own."""
+    contacts = [world.add() for _ in range(4)]
+    world.salesforce.inject_status(
+        400, path_pattern="composite/sobjects", times=1, error_code="JSON_PARSER_ERROR"
+    )
+    summary = world.sync()
+    # The refused request of 4, then two requests of 2: nobody lost, no reject invented.
+    assert summary.created == 4
+    assert summary.rejected == 0
+    assert world.upsert_calls() == 3
+    assert all(world.lead(c) is not None for c in contacts)
+
+
+def test_daily_budget_stops_the_pass_and_keeps_the_cursor(world: World) -> None:
+    """REQUEST_LIMIT_EXCEEDED stops pushing; the cursor stays and the next pass resumes."""
+    contact = world.add()
+    world.salesforce.inject_status(
+        403,
+        path_pattern="composite/sobjects",
+        times=1,
+        error_code="REQUEST_LIMIT_EXCEEDED",
+        message="TotalRequests Limit exceeded.",
+    )
+    first = world.sync()
+    assert first.stopped_early is not None
+    assert "TotalRequests" in first.stopped_early
+    assert not first.fatal
+    assert world.lead(contact) is None
+    assert world.app.store.get_cursor("hubspot.contacts").modified_at_ms == 0
+    second = world.sync()
+    assert second.created == 1
+
+
+def test_reserve_of_the_daily_budget_is_left_to_people(world: World) -> None:
+    """At the configured reserve (20 % by default) crmbridge stops before spending more."""
+    world.add()
+    world.salesforce.set_api_usage(world.salesforce.api_usage[1] - 100)
+    summary = world.sync()
+    assert summary.stopped_early is not None
+    assert "reserved" in summary.stopped_early
+    assert world.upsert_calls() == 0
+
+
+def test_expired_session_is_renewed_once_and_replayed(world: World) -> None:
+    """A 401 INVALID_SESSION_ID mid-run gets a new token and one replay; nothing is lost."""
+    world.add()
+    world.sync()
+    world.salesforce.expire_session()
+    contact = world.add(modified_ago_s=0)
+    summary = world.sync()
+    assert summary.stopped_early is None
+    assert summary.created == 1
+    assert world.lead(contact) is not None
+
+
+def test_bad_hubspot_token_is_fatal(world: World) -> None:
+    """A refused HubSpot token stops the pass as fatal (the daemon exits for a person)."""
+    world.add()
+    assert world.app is not None  # built with the token the portal accepts now
+    world.hubspot.access_token = "rotated-by-an-admin"
+    summary = world.sync()
+    assert summary.fatal
+    assert "AuthenticationError" in (summary.stopped_early or "")
+
+
+def test_crash_mid_pass_loses_nothing_and_duplicates_nothing(world: World) -> None:
+    """A process dying after a push but before the commit repeats only an upsert."""
+    for _ in range(450):
+        world.add()
+    app = world.app
+    original = app.store.commit_page
+    commits = 0
+
+    def dying_commit(*args: object, **kwargs: object) -> None:
+        nonlocal commits
+        commits += 1
+        if commits == 2:
+            raise KeyboardInterrupt("power cut")  # not an Exception: nothing catches it
+        original(*args, **kwargs)  # type: ignore[arg-type]
+
+    app.store.commit_page = dying_commit  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        world.sync()
+    world.restart()
+    summary = world.sync()
+    assert summary.stopped_early is None
+    leads = world.salesforce.org.leads
+    assert len(leads) == 450
+    assert len({lead["HubSpot_Contact_Id__c"] for lead in leads}) == 450
+    assert world.app.store.outcome_counts() == {"synced": 450}
+
+
+def test_exact_api_calls_for_a_backfill(world: World) -> None:
+    """1,000 qualified contacts on distinct timestamps cost 6 searches, 1 describe, 5 upserts."""
+    for i in range(1000):
+        world.add(modified_ago_s=10_000 - i)
+    summary = world.sync()
+    assert summary.created == 1000
+    assert world.search_calls() == 6
+    assert world.upsert_calls() == 5
+    assert summary.salesforce_calls == 6
+    assert world.salesforce.calls.count("GET /sobjects/Lead/describe") == 1
+
+
+def test_large_tie_group_is_drained_by_id(world: World) -> None:
+    """450 contacts on one millisecond (an import) all arrive, none twice."""
+    for _ in range(450):
+        world.add(modified_ago_s=500)
+    for i in range(10):
+        world.add(modified_ago_s=400 - i)
+    summary = world.sync()
+    assert summary.created == 460
+    assert len(world.salesforce.org.leads) == 460
+    # 1 forward page all in the tie, 3 drain pages (200, 200, 50), 1 forward for the rest.
+    assert world.search_calls() == 5
+
+
+@pytest.mark.slow
+def test_backfill_beyond_the_search_cap_loses_nothing(world: World) -> None:
+    """A 10,500-contact portal with ties bigger than a page syncs fully, and a re-run is idle."""
+    ids = seed_portal(world.portal, count=10_500, seed=11, tie_groups=[600, 250, 40])
+    archived = {cid for cid in ids if (world.portal.get(cid) or {}).get("archived")}
+    live = set(ids) - archived
+    summary = world.sync()
+    assert summary.stopped_early is None
+    assert summary.pulled == len(live)
+    store = world.app.store
+    ledger = store.ledger(sorted(live))
+    assert set(ledger) == live  # every live contact has a durable outcome
+    synced = {cid for cid, entry in ledger.items() if entry.status == "synced"}
+    rejected = {cid for cid, entry in ledger.items() if entry.status == "rejected"}
+    assert synced | rejected == live
+    assert summary.created == len(synced)
+    assert summary.rejected == len(rejected)
+    leads = world.salesforce.org.leads
+    keys = [str(lead["HubSpot_Contact_Id__c"]) for lead in leads]
+    assert len(keys) == len(set(keys)) == len(synced)
+    assert set(keys) == synced
+    assert world.search_calls() < 10_500 / 200 * 1.2 + 10
+    # Nothing left: the next pass pulls nothing and pushes nothing.
+    upserts = world.upsert_calls()
+    again = world.sync()
+    assert (again.pulled, again.created, again.updated) == (0, 0, 0)
+    assert world.upsert_calls() == upserts
+
+
+@pytest.mark.parametrize("env_bundle", [True, False])
+def test_salesforce_ca_is_pinned_whatever_the_environment_says(
+    world: World, monkeypatch: pytest.MonkeyPatch, env_bundle: bool
+) -> None:
+    """The configured CA bundle is trusted with REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE set or unset."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        if env_bundle:
+            monkeypatch.setenv(name, "/etc/ssl/certs/ca-certificates.crt")
+        else:
+            monkeypatch.delenv(name, raising=False)
+    contact = world.add()
+    summary = world.sync()
+    assert summary.stopped_early is None
+    assert world.lead(contact) is not None
+
+
+def test_decisions_keep_inputs_and_version(world: World) -> None:
+    """Every decision, synced or not, is stored with its inputs and rule-set version."""
+    good = world.add()
+    bad = world.add(budget="10")
+    world.sync()
+    store = world.app.store
+    [synced] = store.decisions_of(good)
+    [rejected] = store.decisions_of(bad)
+    assert synced.outcome is Outcome.CREATED
+    assert rejected.outcome is Outcome.REJECTED
+    for decision in (synced, rejected):
+        assert decision.rule_set_version == "bant-2026.1"
+        assert decision.inputs["jobtitle"] == "CFO"
+        assert [c.name for c in decision.criteria] == ["budget", "authority", "need", "timeline"]
