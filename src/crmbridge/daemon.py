@@ -13,6 +13,7 @@ from types import FrameType
 
 import structlog
 
+from crmbridge.errors import ConfigError
 from crmbridge.model import PassSummary
 from crmbridge.pipeline import SyncPipeline
 
@@ -28,11 +29,13 @@ log = structlog.get_logger(__name__)
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT ask for a clean stop after the current page."""
+    """SIGTERM and SIGINT ask for a clean stop after the current page.
+
+    The handler only sets the Event: it runs between two bytecodes of the main thread, which
+    may be inside a log write holding the logger's lock, so logging here could deadlock."""
 
     def _handler(signum: int, frame: FrameType | None) -> None:
-        del frame
-        log.info("stop_requested", signal=signal.Signals(signum).name)
+        del signum, frame
         stop.set()
 
     signal.signal(signal.SIGTERM, _handler)
@@ -52,6 +55,8 @@ def run_loop(
     while True:
         try:
             summary = pipeline.run_pass()
+        except ConfigError:
+            raise  # a person must fix a file or a setting: the caller prints it and exits 2
         except Exception:
             # A bug must not take the service down for good: the cursor is where the last
             # committed page left it, so the next pass repeats at most one page.
@@ -69,6 +74,7 @@ def run_loop(
             if once:
                 return EXIT_STOPPED_EARLY if summary.stopped_early else EXIT_OK
         if stop.is_set() or stop.wait(poll_interval_s):
+            log.info("stop_requested")
             return EXIT_OK
 
 
@@ -85,4 +91,5 @@ def summary_fields(summary: PassSummary) -> dict[str, object]:
         "hubspot_calls": summary.hubspot_calls,
         "salesforce_calls": summary.salesforce_calls,
         "stopped_early": summary.stopped_early,
+        "interrupted": summary.interrupted,
     }

@@ -263,6 +263,8 @@ class PassSummary:
     stopped_early: str | None = None
     #: True when the pass stopped for a reason a new pass cannot fix (bad credentials).
     fatal: bool = False
+    #: True when a stop was requested (SIGTERM/SIGINT) and the pass ended after a page.
+    interrupted: bool = False
 
     def count_reject(self, reasons: tuple[Reason, ...]) -> None:
         """Count one rejected lead, and each of its reasons under the criterion it names."""

@@ -162,7 +162,7 @@ class SyncPipeline:
             self._flush(buffer, full_batches_only=True)
             self._commit_ready(works, summary)
             if self.stop.is_set():
-                summary.stopped_early = "stop requested"
+                summary.interrupted = True
                 break
         self._flush(buffer, full_batches_only=False)
         self._commit_ready(works, summary)

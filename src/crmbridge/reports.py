@@ -40,6 +40,8 @@ def summary_text(summary: PassSummary, *, elapsed_s: float | None = None) -> str
     )
     if summary.rejected_by_reason:
         lines.append("  (a rejected lead counts once; each failed criterion counts under its name)")
+    if summary.interrupted:
+        lines.append("  INTERRUPTED: stop requested; the pass ended after a committed page")
     if summary.stopped_early:
         lines.append(f"  STOPPED EARLY: {summary.stopped_early}")
     return "\n".join(lines)

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from crmbridge.errors import RequestRejectedError
 from crmbridge.model import (
     Cursor,
+    FieldSpec,
     MappedLead,
     ObjectSchema,
+    PicklistValue,
     PushResult,
     RecordError,
     SourceContact,
@@ -101,3 +103,71 @@ class FakeLeadSink:
                 )
             )
         return results
+
+
+# -- the reference org's Lead describe (api-contracts.md 4.2 and section 2) ----------------
+INDUSTRIES = (
+    "Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications",
+    "Construction", "Consulting", "Education", "Electronics", "Energy", "Engineering",
+    "Entertainment", "Environmental", "Finance", "Food & Beverage", "Government", "Healthcare",
+    "Hospitality", "Insurance", "Machinery", "Manufacturing", "Media", "Not For Profit", "Other",
+    "Recreation", "Retail", "Shipping", "Technology", "Telecommunications", "Transportation",
+    "Utilities",
+)  # fmt: skip
+STATUSES = (
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Converted",
+    "Closed - Not Converted",
+)
+LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
+
+
+def picklist(name: str, values: tuple[str, ...], *, required: bool = False) -> FieldSpec:
+    """A restricted picklist whose first value is the default; ``required`` = not nillable."""
+    options = tuple(PicklistValue(v, v, default=(i == 0)) for i, v in enumerate(values))
+    return FieldSpec(
+        name,
+        "picklist",
+        length=255,
+        nillable=not required,
+        defaulted_on_create=required,
+        restricted_picklist=True,
+        picklist_values=options,
+    )
+
+
+def reference_lead_schema(*replaced: FieldSpec) -> ObjectSchema:
+    """The reference org's Lead describe (api-contracts 4.2 and section 2), with overrides."""
+    fields = [
+        FieldSpec("LastName", "string", length=80, nillable=False),
+        FieldSpec("FirstName", "string", length=40),
+        FieldSpec("Company", "string", length=255, nillable=False),
+        FieldSpec("Email", "email", length=80),
+        FieldSpec("Title", "string", length=128),
+        FieldSpec("Phone", "phone", length=40),
+        FieldSpec("Description", "textarea", length=32000),
+        FieldSpec("City", "string", length=40),
+        FieldSpec("PostalCode", "string", length=20),
+        picklist("LeadSource", LEAD_SOURCES),
+        picklist("Status", STATUSES, required=True),
+        picklist("Rating", ("Hot", "Warm", "Cold")),
+        picklist("Industry", INDUSTRIES),
+        FieldSpec("NumberOfEmployees", "int"),  # describe gives digits (8), not precision
+        FieldSpec("AnnualRevenue", "currency", precision=18, scale=0),
+        FieldSpec(
+            "IsConverted",
+            "boolean",
+            nillable=False,
+            createable=False,
+            updateable=False,
+            defaulted_on_create=True,
+        ),
+        FieldSpec("HubSpot_Contact_Id__c", "string", length=64, external_id=True, unique=True),
+        FieldSpec("Budget__c", "currency", precision=16, scale=2),
+        FieldSpec("Timeline_Days__c", "double", precision=18, scale=0),
+        FieldSpec("Pain_Point__c", "string", length=255),
+    ]
+    by_name = {f.name: f for f in fields}
+    by_name.update({f.name: f for f in replaced})
+    return ObjectSchema("Lead", by_name)

@@ -10,77 +10,11 @@ import pytest
 from crmbridge.errors import ConfigError, ConfigProblem
 from crmbridge.mapping import FieldMapping, load_mapping
 from crmbridge.model import FieldSpec, ObjectSchema, PicklistValue, Reason, SourceContact
+from crmbridge.testing import INDUSTRIES, picklist, reference_lead_schema
 
 SHIPPED = Path(__file__).resolve().parents[2] / "mappings"
 
-INDUSTRIES = (
-    "Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications",
-    "Construction", "Consulting", "Education", "Electronics", "Energy", "Engineering",
-    "Entertainment", "Environmental", "Finance", "Food & Beverage", "Government", "Healthcare",
-    "Hospitality", "Insurance", "Machinery", "Manufacturing", "Media", "Not For Profit", "Other",
-    "Recreation", "Retail", "Shipping", "Technology", "Telecommunications", "Transportation",
-    "Utilities",
-)  # fmt: skip
-STATUSES = (
-    "Open - Not Contacted",
-    "Working - Contacted",
-    "Closed - Converted",
-    "Closed - Not Converted",
-)
-LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
-
-
-def picklist(name: str, values: tuple[str, ...], *, required: bool = False) -> FieldSpec:
-    """A restricted picklist whose first value is the default; ``required`` = not nillable."""
-    options = tuple(PicklistValue(v, v, default=(i == 0)) for i, v in enumerate(values))
-    return FieldSpec(
-        name,
-        "picklist",
-        length=255,
-        nillable=not required,
-        defaulted_on_create=required,
-        restricted_picklist=True,
-        picklist_values=options,
-    )
-
-
-def lead_schema(*replaced: FieldSpec) -> ObjectSchema:
-    """The reference org's Lead describe (api-contracts 4.2 and section 2), with overrides."""
-    fields = [
-        FieldSpec("LastName", "string", length=80, nillable=False),
-        FieldSpec("FirstName", "string", length=40),
-        FieldSpec("Company", "string", length=255, nillable=False),
-        FieldSpec("Email", "email", length=80),
-        FieldSpec("Title", "string", length=128),
-        FieldSpec("Phone", "phone", length=40),
-        FieldSpec("Description", "textarea", length=32000),
-        FieldSpec("City", "string", length=40),
-        FieldSpec("PostalCode", "string", length=20),
-        picklist("LeadSource", LEAD_SOURCES),
-        picklist("Status", STATUSES, required=True),
-        picklist("Rating", ("Hot", "Warm", "Cold")),
-        picklist("Industry", INDUSTRIES),
-        FieldSpec("NumberOfEmployees", "int"),  # describe gives digits (8), not precision
-        FieldSpec("AnnualRevenue", "currency", precision=18, scale=0),
-        FieldSpec(
-            "IsConverted",
-            "boolean",
-            nillable=False,
-            createable=False,
-            updateable=False,
-            defaulted_on_create=True,
-        ),
-        FieldSpec("HubSpot_Contact_Id__c", "string", length=64, external_id=True, unique=True),
-        FieldSpec("Budget__c", "currency", precision=16, scale=2),
-        FieldSpec("Timeline_Days__c", "double", precision=18, scale=0),
-        FieldSpec("Pain_Point__c", "string", length=255),
-    ]
-    by_name = {f.name: f for f in fields}
-    by_name.update({f.name: f for f in replaced})
-    return ObjectSchema("Lead", by_name)
-
-
-SCHEMA = lead_schema()
+SCHEMA = reference_lead_schema()
 
 GOOD = {
     "firstname": " Jane ",
@@ -284,7 +218,7 @@ def test_inactive_picklist_value_is_refused(tmp_path: Path) -> None:
     industry = picklist("Industry", INDUSTRIES)
     retired = replace(industry, picklist_values=(PicklistValue("Retail", "Retail", active=False),))
     mapping = load_mapping(write(tmp_path, BASE + "  Industry: {from: industry}\n"))
-    reason = only_reason(mapping, contact(industry="Retail"), lead_schema(retired))
+    reason = only_reason(mapping, contact(industry="Retail"), reference_lead_schema(retired))
     assert reason.code == "INVALID_PICKLIST"
 
 
@@ -405,7 +339,7 @@ def test_stage_map_sets_status(shipped: FieldMapping) -> None:
 def test_stage_status_not_in_the_picklist_is_a_reason(shipped: FieldMapping) -> None:
     """A stage status the org deactivated is an INVALID_PICKLIST reason on Status."""
     status = picklist("Status", ("Open - Not Contacted",), required=True)
-    reason = only_reason(shipped, contact(), lead_schema(status))
+    reason = only_reason(shipped, contact(), reference_lead_schema(status))
     assert reason.criterion == "mapping.Status"
     assert reason.code == "INVALID_PICKLIST"
 
@@ -492,7 +426,7 @@ def test_preflight_points_at_the_bad_stage_status(tmp_path: Path) -> None:
 def test_preflight_reports_an_external_id_that_is_not_one(tmp_path: Path) -> None:
     """The upsert key must be an External ID field in the describe."""
     plain = FieldSpec("HubSpot_Contact_Id__c", "string", length=64)
-    [problem] = preflight(tmp_path, BASE, lead_schema(plain))
+    [problem] = preflight(tmp_path, BASE, reference_lead_schema(plain))
     assert problem.location.line == 2
     assert problem.message == '"HubSpot_Contact_Id__c" is not an External ID field on Lead'
 

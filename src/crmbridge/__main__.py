@@ -1,0 +1,5 @@
+"""``python -m crmbridge`` is the ``crmbridge`` command."""
+
+from crmbridge.cli import main
+
+main()

@@ -1,0 +1,227 @@
+"""The ``crmbridge`` command as a user runs it: a subprocess against both simulators."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crmbridge.sandbox.runtime import Sandbox
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT_S = 120
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    with Sandbox(contacts=150, seed=3, ca_dir=tmp_path_factory.mktemp("ca")) as sandbox:
+        yield sandbox
+
+
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBRIDGE_")}
+    env["CRMBRIDGE_MAPPINGS_DIR"] = str(REPO / "mappings")
+    return env
+
+
+@pytest.fixture
+def env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
+    box.salesforce.reset()
+    return {
+        **base_env(),
+        **box.environment(),
+        "CRMBRIDGE_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
+        "CRMBRIDGE_HUBSPOT__SEARCH_PER_S": "100",
+    }
+
+
+def crmbridge(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "crmbridge", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+
+def count_line(output: str, label: str) -> int:
+    for line in output.splitlines():
+        if line.strip().startswith(label):
+            return int(line.split()[-1])
+    raise AssertionError(f"no {label!r} line in:\n{output}")
+
+
+def test_sync_once_prints_a_summary_matching_salesforce(
+    box: Sandbox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`sync --once` exits 0 and its summary counts what Salesforce now holds."""
+    result = crmbridge("sync", "--once", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Pass summary" in out
+    created = count_line(out, "synced: created")
+    assert created == len(box.salesforce.org.leads) > 0
+    assert count_line(out, "rejected") > 0
+    assert count_line(out, "pulled from HubSpot") == created + count_line(out, "rejected")
+
+
+def test_second_sync_pushes_nothing(box: Sandbox, env: dict[str, str], tmp_path: Path) -> None:
+    """Running `sync --once` again makes no Salesforce upsert."""
+    assert crmbridge("sync", "--once", env=env, cwd=tmp_path).returncode == 0
+    upserts = box.salesforce.calls.count("PATCH /composite/sobjects/Lead/{extField}")
+    again = crmbridge("sync", "--once", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert count_line(again.stdout, "synced: created") == 0
+    assert count_line(again.stdout, "pulled from HubSpot") == 0
+    assert box.salesforce.calls.count("PATCH /composite/sobjects/Lead/{extField}") == upserts
+
+
+def test_rejects_list_and_show(env: dict[str, str], tmp_path: Path) -> None:
+    """The reject log lists each reject with email, rule version and reasons; show explains one."""
+    assert crmbridge("sync", "--once", env=env, cwd=tmp_path).returncode == 0
+    listed = crmbridge(
+        "rejects", "list", "--format", "json", "--limit", "500", env=env, cwd=tmp_path
+    )
+    assert listed.returncode == 0, listed.stderr
+    records = json.loads(listed.stdout)
+    assert records
+    for record in records:
+        assert record["rule_set_version"] == "bant-2026.1"
+        assert record["reasons"]
+        assert all(reason["message"] for reason in record["reasons"])
+    table = crmbridge("rejects", "list", env=env, cwd=tmp_path)
+    assert table.returncode == 0
+    assert "bant-2026.1" in table.stdout
+    assert records[0]["reasons"][0]["message"][:60] in table.stdout
+    shown = crmbridge("rejects", "show", str(records[0]["id"]), env=env, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert f"Reject {records[0]['id']}" in shown.stdout
+    assert "rule-set version  bant-2026.1" in shown.stdout
+    assert records[0]["reasons"][0]["message"] in shown.stdout
+    missing = crmbridge("rejects", "show", "999999", env=env, cwd=tmp_path)
+    assert missing.returncode != 0
+    assert "no reject with id 999999" in missing.stderr
+
+
+def test_rejects_filter_by_criterion(env: dict[str, str], tmp_path: Path) -> None:
+    """`--criterion budget` lists only rejects with a failed budget criterion."""
+    assert crmbridge("sync", "--once", env=env, cwd=tmp_path).returncode == 0
+    result = crmbridge(
+        "rejects", "list", "--criterion", "budget", "--format", "json", env=env, cwd=tmp_path
+    )
+    records = json.loads(result.stdout)
+    assert records
+    assert all(any(r["criterion"] == "budget" for r in rec["reasons"]) for rec in records)
+
+
+def test_logs_are_json_and_hold_no_secret(
+    box: Sandbox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Logs are one JSON object per line, and no token appears anywhere in the output."""
+    result = crmbridge("sync", "--once", env=env, cwd=tmp_path)
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert any(e.get("event") == "pass_finished" for e in events)
+    shown = crmbridge("config", "show", env=env, cwd=tmp_path)
+    for output in (result.stdout, result.stderr, shown.stdout):
+        assert box.hubspot.access_token not in output
+        assert box.salesforce.access_token not in output
+    assert "**********" in shown.stdout
+
+
+def test_run_daemon_exits_cleanly_on_sigterm(env: dict[str, str], tmp_path: Path) -> None:
+    """`crmbridge run` finishes its pass, waits, and exits 0 on SIGTERM."""
+    env = {**env, "CRMBRIDGE_POLL_INTERVAL_S": "3600"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crmbridge", "run"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        selector = selectors.DefaultSelector()
+        selector.register(process.stderr, selectors.EVENT_READ)
+        deadline = time.monotonic() + TIMEOUT_S
+        seen = ""
+        while "pass_finished" not in seen and time.monotonic() < deadline:
+            if selector.select(timeout=1):
+                seen += process.stderr.readline()
+        selector.close()
+        assert "pass_finished" in seen
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        rest = process.stderr.read()
+        assert "stop_requested" in rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_missing_endpoints_name_the_variables(tmp_path: Path) -> None:
+    """Without endpoints, `sync` exits 2 naming each variable to set."""
+    result = crmbridge("sync", "--once", env=base_env(), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "CRMBRIDGE_HUBSPOT__ACCESS_TOKEN" in result.stderr
+    assert "CRMBRIDGE_SALESFORCE__INSTANCE_URL" in result.stderr
+    assert "crmbridge demo" in result.stderr
+
+
+def test_refused_token_exits_3(env: dict[str, str], tmp_path: Path) -> None:
+    """A HubSpot token the portal refuses ends `sync --once` with exit code 3."""
+    env = {**env, "CRMBRIDGE_HUBSPOT__ACCESS_TOKEN": "pat-wrong"}
+    result = crmbridge("sync", "--once", env=env, cwd=tmp_path)
+    assert result.returncode == 3
+    assert "AuthenticationError" in result.stdout + result.stderr
+
+
+def test_validate_points_at_file_and_line(tmp_path: Path) -> None:
+    """A broken rule file gives `file:line`, a hint and exit code 2; a good one says OK."""
+    mappings = tmp_path / "mappings"
+    shutil.copytree(REPO / "mappings", mappings)
+    env = {**base_env(), "CRMBRIDGE_MAPPINGS_DIR": str(mappings)}
+    ok = crmbridge("validate", env=env, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "OK" in ok.stdout
+    rules = mappings / "qualification.yaml"
+    lines = rules.read_text(encoding="utf-8").splitlines()
+    number = next(i for i, line in enumerate(lines, 1) if line.strip() == "op: gt")
+    lines[number - 1] = lines[number - 1].replace("op: gt", "op: bigger")
+    rules.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    bad = crmbridge("validate", env=env, cwd=tmp_path)
+    assert bad.returncode == 2
+    assert f"qualification.yaml:{number}" in bad.stderr
+    assert "hint:" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_demo_runs_three_passes(tmp_path: Path) -> None:
+    """`crmbridge demo` backfills, syncs two edits, then finds nothing to do."""
+    result = crmbridge("demo", "--contacts", "120", env=base_env(), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for heading in ("Pass 1: backfill", "Pass 2: after edits", "Pass 3: nothing changed"):
+        assert heading in out
+    pass2 = out.split("== Pass 2")[1].split("== Pass 3")[0]
+    assert count_line(pass2, "synced: created") == 1
+    assert count_line(pass2, "synced: updated") == 1
+    pass3 = out.split("== Pass 3")[1]
+    assert count_line(pass3, "pulled from HubSpot") == 0
+    assert (tmp_path / "crmbridge-demo.db").exists()

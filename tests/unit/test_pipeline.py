@@ -1,0 +1,190 @@
+"""The pass logic with fake source and sink: batching, isolation, parking, stopping."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crmbridge.bootstrap import load_config
+from crmbridge.daemon import EXIT_FATAL, EXIT_OK, run_loop
+from crmbridge.errors import ConfigError
+from crmbridge.model import Cursor, Outcome, PassSummary, RecordError, SourceContact
+from crmbridge.pipeline import PARKED_MAX_ATTEMPTS, STREAM, SyncPipeline
+from crmbridge.ports import Page, RejectFilter
+from crmbridge.state.sqlite import SQLiteStateStore
+from crmbridge.testing import FakeLeadSink, FakeLeadSource, reference_lead_schema
+
+MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
+NOW_S = 1_800_000_000.0
+
+QUALIFIED = {
+    "firstname": "Ana",
+    "lastname": "Lima",
+    "company": "Acme Tools",
+    "email": "ana@example.com",
+    "jobtitle": "CEO",
+    "industry": "MACHINERY",
+    "budget": "90000",
+    "need": "supply chain delays",
+    "timeline_days": "30",
+}
+
+
+def contact(n: int, *, ms: int | None = None, **props: str | None) -> SourceContact:
+    values: dict[str, str | None] = {**QUALIFIED, "email": f"lead{n}@example.com", **props}
+    return SourceContact(str(1000 + n), values, ms if ms is not None else 1_000_000 + n)
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, contacts: list[SourceContact], page_size: int = 200):
+        config = load_config(MAPPINGS)
+        self.source = FakeLeadSource(contacts, page_size=page_size)
+        self.sink = FakeLeadSink(reference_lead_schema())
+        self.store = SQLiteStateStore(tmp_path / "state.db")
+        self.slept: list[float] = []
+        self.stop = threading.Event()
+        self.pipeline = SyncPipeline(
+            source=self.source,
+            sink=self.sink,
+            store=self.store,
+            mapping=config.mapping,
+            rules=config.rules,
+            clock=lambda: NOW_S,
+            sleep=self.slept.append,
+            stop=self.stop,
+        )
+
+
+Make = Callable[..., Harness]
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Iterator[Make]:
+    harnesses: list[Harness] = []
+
+    def _make(contacts: list[SourceContact], page_size: int = 200) -> Harness:
+        harness = Harness(tmp_path, contacts, page_size)
+        harnesses.append(harness)
+        return harness
+
+    yield _make
+    for harness in harnesses:
+        harness.store.close()
+
+
+def test_batches_fill_across_page_boundaries(make: Make) -> None:
+    """Three pages of 150 leads go out as batches of 200, 200 and 50."""
+    h = make([contact(i) for i in range(450)], page_size=150)
+    summary = h.pipeline.run_pass()
+    assert summary.created == 450
+    assert h.sink.batches == [200, 200, 50]
+    assert h.store.get_cursor(STREAM) == Cursor(1_000_449, 1449)
+
+
+def test_refused_request_is_split_down_to_the_bad_row(make: Make) -> None:
+    """A whole-request refusal is halved until only the row at fault is rejected, with its code."""
+    h = make([contact(i) for i in range(8)])
+    h.sink.refuse_request_with["1000"] = "JSON_PARSER_ERROR"
+    summary = h.pipeline.run_pass()
+    assert summary.created == 7
+    assert summary.rejected_by_reason == {"salesforce.JSON_PARSER_ERROR": 1}
+    # 8 refused, 4 refused, 2 refused, 1 refused; then 1, 2 and 4 accepted.
+    assert h.sink.batches == [8, 4, 2, 1, 1, 2, 4]
+    [record] = h.store.rejects(RejectFilter())
+    assert record.decision.contact_id == "1000"
+    assert record.decision.reasons[0].code == "JSON_PARSER_ERROR"
+
+
+def test_lead_still_locked_after_many_passes_becomes_a_visible_reject(make: Make) -> None:
+    """A parked lead is not retried for ever: after the cap it is a GAVE_UP reject."""
+    h = make([contact(0)])
+    lock = RecordError("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access")
+    h.sink.row_errors["1000"] = [lock] * 1000
+    first = h.pipeline.run_pass()
+    assert first.parked == 1
+    for _ in range(PARKED_MAX_ATTEMPTS - 1):
+        assert h.pipeline.run_pass().parked == 1
+    last = h.pipeline.run_pass()
+    assert last.parked == 0
+    assert last.rejected_by_reason == {"salesforce.GAVE_UP": 1}
+    assert h.store.count_parked() == 0
+
+
+def test_archived_contact_is_skipped_and_never_pushed(make: Make) -> None:
+    """An archived contact reaching the pipeline is recorded as skipped, not pushed."""
+    h = make([])
+    schema = reference_lead_schema()
+    settled, to_push = h.pipeline.judge_page([replace(contact(0), archived=True)], schema)
+    assert to_push == []
+    assert [d.outcome for d in settled] == [Outcome.SKIPPED]
+
+
+def test_same_contact_twice_in_a_page_is_pushed_once(make: Make) -> None:
+    """Two versions of one contact in a page become one upsert of the newer version."""
+    h = make([])
+    old = contact(0, ms=10, jobtitle="CEO")
+    new = contact(0, ms=20, jobtitle="CFO")
+    _, to_push = h.pipeline.judge_page([old, new], reference_lead_schema())
+    assert len(to_push) == 1
+    assert to_push[0].payload is not None
+    assert to_push[0].payload["Title"] == "CFO"
+
+
+def test_stop_request_ends_the_pass_after_the_current_page(make: Make) -> None:
+    """A stop request during a page ends the pass once that page is pushed and committed."""
+    h = make([contact(i) for i in range(300)], page_size=100)
+    pull = h.source.pull
+
+    def pull_then_signal(*args: Any, **kwargs: Any) -> Iterator[Page]:
+        for page in pull(*args, **kwargs):
+            h.stop.set()  # the signal arrives while the first page is being handled
+            yield page
+
+    h.source.pull = pull_then_signal  # type: ignore[method-assign]
+    summary = h.pipeline.run_pass()
+    assert summary.interrupted
+    assert summary.stopped_early is None
+    assert summary.created == 100
+    assert h.sink.batches == [100]
+    assert h.store.get_cursor(STREAM) == Cursor(1_000_099, 1099)
+
+
+def test_mapping_that_does_not_fit_the_org_is_a_config_error(make: Make) -> None:
+    """A field the org lacks stops the pass with a ConfigError pointing into fields.yaml."""
+    h = make([contact(0)])
+    fields = dict(reference_lead_schema().fields)
+    del fields["Budget__c"]
+    h.sink.schema = replace(h.sink.schema, fields=fields)
+    with pytest.raises(ConfigError, match=r"fields\.yaml:\d+"):
+        h.pipeline.run_pass()
+    assert h.sink.batches == []
+
+
+def test_daemon_loop_exits_cleanly_when_stopped(make: Make) -> None:
+    """run_loop returns 0 once the stop event is set after a pass."""
+    h = make([contact(0)])
+    summaries: list[PassSummary] = []
+
+    def on_pass(summary: PassSummary) -> None:
+        summaries.append(summary)
+        h.stop.set()
+
+    code = run_loop(h.pipeline, poll_interval_s=3600, stop=h.stop, on_pass=on_pass)
+    assert code == EXIT_OK
+    assert [s.created for s in summaries] == [1]
+
+
+def test_daemon_loop_gives_up_after_repeated_crashes(make: Make) -> None:
+    """A bug that crashes every pass ends the daemon with exit 3 after a bounded number."""
+    h = make([contact(0)])
+
+    def broken() -> None:
+        raise RuntimeError("bug")
+
+    h.pipeline.run_pass = broken  # type: ignore[assignment,method-assign]
+    assert run_loop(h.pipeline, poll_interval_s=0, stop=h.stop) == EXIT_FATAL
