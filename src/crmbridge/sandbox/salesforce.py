@@ -30,7 +30,7 @@ Modelled (why it matters to a connector):
   ``GET|POST /composite/sobjects/Lead`` (retrieve; unknown ids → null).
 - ``Sforce-Auto-Assign``: absent or TRUE runs the "assignment rule" (OwnerId becomes
   ``LEAD_QUEUE_ID`` and the id is recorded in ``org.auto_assigned``); FALSE keeps the owner.
-- ``GET /query`` / ``/queryAll`` with the SOQL subset of ``_salesforce_schema`` (escapes ``\\'``
+- ``GET /query`` / ``/queryAll`` with the SOQL subset of ``_soql`` (escapes ``\\'``
   and ``\\\\``, stray backslashes refused), 2,000-row pages (``Sforce-Query-Options:
   batchSize``), ``nextRecordsUrl`` locators, ``INVALID_QUERY_LOCATOR`` (trap 17); URIs over
   16,384 bytes → 414.
@@ -64,33 +64,21 @@ import shutil
 import tempfile
 import threading
 import types
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
+from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import unquote, urlencode
 
-from crmbridge.sandbox._salesforce_schema import (
-    CONVERTED_LEAD_STATUS,
-    EXTERNAL_ID_FIELD,
-    KEY_PREFIX,
-    LeadField,
-    LeadSchema,
-    RequestRejectedError,
-    SfError,
-    Value,
-    check_value,
-    coerce_record,
-    make_id,
-    parse_json_body,
-    parse_soql,
-    timestamp,
-    to_18,
+from crmbridge.sandbox._salesforce_org import (
+    DEFAULT_OWNER_ID,
+    LEAD_QUEUE_ID,
+    NOT_FOUND_MESSAGE,
+    SalesforceOrg,
 )
+from crmbridge.sandbox._salesforce_routes import Call, LeadRoutes, not_found, request_error
+from crmbridge.sandbox._salesforce_schema import EXTERNAL_ID_FIELD, RequestRejectedError, SfError
 from crmbridge.sandbox._server import CallLog, Fault, FaultPlan, Request, Response, SimulatorServer
 from crmbridge.sandbox.tls import LocalCA, make_local_ca
 
@@ -107,23 +95,9 @@ __all__ = [
 
 DEFAULT_ACCESS_TOKEN = "sandbox-salesforce-token"  # noqa: S105 - a fixed sandbox token, not a secret
 LATEST_API_VERSION = "64.0"
-COLLECTIONS_MIN_VERSION = (42, 0)
-COLLECTIONS_UPSERT_MIN_VERSION = (46, 0)
-COLLECTION_RECORD_CAP = 200
-RETRIEVE_ID_CAP = 2_000
-QUERY_PAGE_SIZE = 2_000
-QUERY_MIN_BATCH_SIZE = 200
 URI_MAX_BYTES = 16_384
 
-LEAD_QUEUE_ID = to_18("00GDn000001LdQu")  # the queue the simulated assignment rule picks
-DEFAULT_OWNER_ID = to_18("005Dn000001SimU")  # the integration user owning what it creates
-
-NOT_FOUND_MESSAGE = "The requested resource does not exist"
 SESSION_EXPIRED_MESSAGE = "Session expired or invalid"
-ROLLED_BACK_MESSAGE = (
-    "Record rolled back because not all records were valid and the request was using AllOrNone "
-    "header"
-)
 FAULT_CODES = {
     400: "UNABLE_TO_LOCK_ROW",
     401: "INVALID_SESSION_ID",
@@ -162,431 +136,6 @@ def _parse_version(text: str) -> tuple[int, int] | None:
     return int(major), int(minor)
 
 
-# --- the org -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _RowOutcome:
-    id: str | None = None
-    created: bool = False
-    errors: tuple[SfError, ...] = ()
-    matches: tuple[str, ...] = ()
-
-    @property
-    def success(self) -> bool:
-        return not self.errors
-
-    def as_result(self, *, with_created: bool) -> dict[str, Any]:
-        if self.errors:
-            return {"success": False, "errors": [e.as_row_error() for e in self.errors]}
-        result: dict[str, Any] = {"id": self.id, "success": True, "errors": []}
-        if with_created:
-            result["created"] = self.created
-        return result
-
-
-def _fail(code: str, message: str, fields: Sequence[str] = ()) -> _RowOutcome:
-    return _RowOutcome(errors=(SfError(code, message, tuple(fields)),))
-
-
-RowFaultHook = Callable[[str], SfError | None]
-
-
-class _Transaction:
-    """Copy-on-write view of the org for one request; the org publishes it on success."""
-
-    def __init__(self, org: SalesforceOrg) -> None:
-        self._schema = org.schema
-        self._records = org._records
-        self._index = org._index
-        self.staged: dict[str, dict[str, Value]] = {}
-        self._staged_index: dict[str, dict[str, set[str]]] = {name: {} for name in org._index}
-        self.assigned: list[str] = []  # ids the simulated assignment rule touched
-
-    def get(self, lead_id: str) -> dict[str, Value] | None:
-        return self.staged.get(lead_id) or self._records.get(lead_id)
-
-    def lookup(self, spec: LeadField, value: Value) -> list[str]:
-        """Ids whose ``spec`` field equals ``value`` (case-insensitively unless case-sensitive);
-        ``spec`` must be indexed (unique, idLookup or under a duplicate rule)."""
-        key = _index_key(spec, value)
-        if key is None:
-            return []
-        candidates = self._index[spec.name].get(key, set()) | self._staged_index[spec.name].get(
-            key, set()
-        )
-        return sorted(
-            i
-            for i in candidates
-            if (record := self.get(i)) is not None and _index_key(spec, record[spec.name]) == key
-        )
-
-    def put(self, record: dict[str, Value]) -> None:
-        lead_id = str(record["Id"])
-        previous = self.staged.get(lead_id)
-        for name, index in self._staged_index.items():
-            spec = self._schema.fields[name]
-            if previous is not None and (old := _index_key(spec, previous[name])) is not None:
-                index.get(old, set()).discard(lead_id)
-            if (new := _index_key(spec, record[name])) is not None:
-                index.setdefault(new, set()).add(lead_id)
-        self.staged[lead_id] = record
-
-
-def _index_key(spec: LeadField, value: Value) -> str | None:
-    if value is None:
-        return None
-    return str(value) if spec.case_sensitive else str(value).lower()
-
-
-class SalesforceOrg:
-    """In-memory Lead store of one simulated org: thread-safe, atomic per request.
-
-    The org is usable without HTTP (``upsert``, ``create``, ``seed``) so tests can set up data
-    quickly; the simulator calls the same code for the REST endpoints.
-    """
-
-    def __init__(
-        self,
-        *,
-        email_internationalization: bool = False,
-        restricted_status: bool = True,
-        extra_lead_statuses: Iterable[str] = (),
-    ) -> None:
-        self.schema = LeadSchema(
-            restricted_status=restricted_status, extra_statuses=extra_lead_statuses
-        )
-        self.email_internationalization = email_internationalization
-        self.auto_assigned: list[str] = []  # ids the assignment rule touched, in order
-        self._lock = threading.RLock()
-        self._records: dict[str, dict[str, Value]] = {}
-        self._index: dict[str, dict[str, set[str]]] = {}
-        self._duplicate_rules: list[LeadField] = []
-        self._next_number = 1
-        for spec in self.schema.fields.values():
-            if spec.unique or spec.id_lookup:
-                self._index[spec.name] = {}
-
-    # -- reading
-
-    @property
-    def leads(self) -> list[dict[str, Value]]:
-        """Copies of every stored lead, oldest first."""
-        with self._lock:
-            return [dict(r) for r in self._records.values()]
-
-    def get(self, lead_id: str) -> dict[str, Value] | None:
-        """A copy of the lead with this 15- or 18-character id, or ``None``."""
-        with self._lock:
-            record = self._records.get(to_18(lead_id))
-            return dict(record) if record is not None else None
-
-    def get_by_external_id(
-        self, value: str, field: str = EXTERNAL_ID_FIELD
-    ) -> dict[str, Value] | None:
-        """A copy of the lead whose ``field`` equals ``value`` (case-insensitive), or ``None``."""
-        spec = self.schema.field(field)
-        if spec is None:
-            raise KeyError(field)
-        with self._lock:
-            ids = _Transaction(self).lookup(spec, value)
-            return dict(self._records[ids[0]]) if ids else None
-
-    def lookup_ids(self, field: str, value: Value) -> list[str]:
-        """Ids of the leads whose indexed ``field`` (unique, idLookup or under a duplicate rule)
-        equals ``value``, case-insensitively."""
-        spec = self.schema.field(field)
-        if spec is None or spec.name not in self._index:
-            raise KeyError(field)
-        with self._lock:
-            return _Transaction(self).lookup(spec, value)
-
-    def records_snapshot(self) -> list[dict[str, Value]]:
-        """The stored records themselves (not copies), for read-only scans such as queries."""
-        with self._lock:
-            return list(self._records.values())
-
-    # -- set-up helpers
-
-    def convert(self, lead_id: str) -> None:
-        """Mark the lead converted (``IsConverted``, Status "Closed - Converted"); ``KeyError``
-        when unknown. Later updates of it fail with ``CANNOT_UPDATE_CONVERTED_LEAD``."""
-        with self._lock:
-            record = self._records[to_18(lead_id)]
-            self._records[str(record["Id"])] = {
-                **record,
-                "IsConverted": True,
-                "Status": CONVERTED_LEAD_STATUS,
-                "LastModifiedDate": timestamp(datetime.now(UTC)),
-            }
-
-    def add_duplicate_rule(self, field: str = "Email") -> None:
-        """Block saving a lead when another unconverted lead has the same ``field`` value
-        (case-insensitive) with ``DUPLICATES_DETECTED``, as an active blocking rule does."""
-        spec = self.schema.field(field)
-        if spec is None:
-            raise KeyError(field)
-        with self._lock:
-            self._duplicate_rules.append(spec)
-            if spec.name not in self._index:
-                self._index[spec.name] = {}
-                for record in self._records.values():
-                    self._index_add(spec.name, record)
-
-    def seed(self, records: Iterable[Mapping[str, Any]], *, auto_assign: bool = False) -> list[str]:
-        """Upsert ``records`` by ``HubSpot_Contact_Id__c`` all-or-none; returns their ids.
-
-        Raises ``ValueError`` listing the first failures when any record is invalid."""
-        results = self.upsert(list(records), all_or_none=True, auto_assign=auto_assign)
-        failures = [r for r in results if not r["success"]]
-        if failures:
-            raise ValueError(f"seed records rejected: {failures[:3]}")
-        return [str(r["id"]) for r in results]
-
-    # -- writing
-
-    def upsert(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        *,
-        external_id_field: str = EXTERNAL_ID_FIELD,
-        all_or_none: bool = False,
-        auto_assign: bool = True,
-    ) -> list[dict[str, Any]]:
-        """Upsert JSON-shaped records; returns Collections-style results in order.
-
-        Raises ``RequestRejectedError`` for request-level failures (unknown field, wrong JSON
-        type) and ``KeyError`` when ``external_id_field`` cannot key an upsert."""
-        key = self.schema.upsert_key(external_id_field)
-        if key is None:
-            raise KeyError(external_id_field)
-        rows: list[dict[str, Value | Decimal] | SfError] = [
-            coerce_record(self.schema, r) for r in records
-        ]
-        outcomes = self._upsert_rows(key, rows, all_or_none=all_or_none, auto_assign=auto_assign)
-        return [o.as_result(with_created=True) for o in outcomes]
-
-    def create(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        *,
-        all_or_none: bool = False,
-        auto_assign: bool = True,
-    ) -> list[dict[str, Any]]:
-        """Insert JSON-shaped records; returns ``{id, success, errors}`` results in order."""
-        rows: list[dict[str, Value | Decimal] | SfError] = [
-            coerce_record(self.schema, r) for r in records
-        ]
-        outcomes = self._create_rows(rows, all_or_none=all_or_none, auto_assign=auto_assign)
-        return [o.as_result(with_created=False) for o in outcomes]
-
-    def _upsert_rows(
-        self,
-        key: LeadField,
-        rows: Sequence[dict[str, Value | Decimal] | SfError],
-        *,
-        all_or_none: bool,
-        auto_assign: bool,
-        row_fault: RowFaultHook | None = None,
-        update_only: bool = False,
-    ) -> list[_RowOutcome]:
-        keys = [
-            None if isinstance(row, SfError) else _index_key(key, _as_value(row.get(key.name)))
-            for row in rows
-        ]
-        repeated = {k for k, n in Counter(keys).items() if k is not None and n > 1}
-        with self._lock:
-            tx = _Transaction(self)
-            outcomes: list[_RowOutcome] = []
-            for row, row_key in zip(rows, keys, strict=True):
-                if isinstance(row, SfError):
-                    outcomes.append(_RowOutcome(errors=(row,)))
-                    continue
-                value = row.get(key.name)
-                if row_key is None:
-                    outcomes.append(_fail("MISSING_ARGUMENT", f"{key.name} not specified"))
-                elif row_key in repeated:
-                    outcomes.append(
-                        _fail("DUPLICATE_VALUE", f"Duplicate external id specified: {value}")
-                    )
-                elif row_fault is not None and (fault := row_fault(str(value))) is not None:
-                    outcomes.append(_RowOutcome(errors=(fault,)))
-                else:
-                    matches = tx.lookup(key, _as_value(value))
-                    if len(matches) > 1:
-                        outcomes.append(
-                            _RowOutcome(
-                                errors=(
-                                    SfError(
-                                        "DUPLICATE_EXTERNAL_ID",
-                                        f"{key.name}: more than one record found for external "
-                                        f"id field: [{', '.join(matches)}]",
-                                        (key.name,),
-                                    ),
-                                ),
-                                matches=tuple(matches),
-                            )
-                        )
-                    elif update_only and not matches:
-                        outcomes.append(_fail("NOT_FOUND", NOT_FOUND_MESSAGE))
-                    else:
-                        existing = tx.get(matches[0]) if matches else None
-                        outcomes.append(self._write(tx, row, existing, auto_assign=auto_assign))
-            return self._finish(tx, outcomes, all_or_none=all_or_none)
-
-    def _create_rows(
-        self,
-        rows: Sequence[dict[str, Value | Decimal] | SfError],
-        *,
-        all_or_none: bool,
-        auto_assign: bool,
-    ) -> list[_RowOutcome]:
-        with self._lock:
-            tx = _Transaction(self)
-            outcomes = [
-                _RowOutcome(errors=(row,))
-                if isinstance(row, SfError)
-                else self._write(tx, row, None, auto_assign=auto_assign)
-                for row in rows
-            ]
-            return self._finish(tx, outcomes, all_or_none=all_or_none)
-
-    def _finish(
-        self, tx: _Transaction, outcomes: list[_RowOutcome], *, all_or_none: bool
-    ) -> list[_RowOutcome]:
-        if all_or_none and not all(o.success for o in outcomes):
-            rolled_back = SfError("ALL_OR_NONE_OPERATION_ROLLED_BACK", ROLLED_BACK_MESSAGE)
-            return [o if not o.success else _RowOutcome(errors=(rolled_back,)) for o in outcomes]
-        for record in tx.staged.values():
-            old = self._records.get(str(record["Id"]))
-            if old is not None:
-                for name in self._index:
-                    self._index_remove(name, old)
-            self._records[str(record["Id"])] = record
-            for name in self._index:
-                self._index_add(name, record)
-        self.auto_assigned.extend(tx.assigned)
-        return outcomes
-
-    def _index_add(self, name: str, record: Mapping[str, Value]) -> None:
-        spec = self.schema.fields[name]
-        key = _index_key(spec, record.get(name))
-        if key is not None:
-            self._index[name].setdefault(key, set()).add(str(record["Id"]))
-
-    def _index_remove(self, name: str, record: Mapping[str, Value]) -> None:
-        spec = self.schema.fields[name]
-        key = _index_key(spec, record.get(name))
-        if key is not None:
-            self._index[name].get(key, set()).discard(str(record["Id"]))
-
-    def _write(
-        self,
-        tx: _Transaction,
-        row: Mapping[str, Value | Decimal],
-        existing: dict[str, Value] | None,
-        *,
-        auto_assign: bool,
-    ) -> _RowOutcome:
-        """Validate one row against the schema and stage it; never raises for bad data."""
-        if existing is not None and existing["IsConverted"]:
-            return _fail("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
-        schema = self.schema
-        errors: list[SfError] = []
-        readonly = [
-            name
-            for name in row
-            if not (schema.fields[name].updateable if existing else schema.fields[name].createable)
-        ]
-        if readonly:
-            errors.append(
-                SfError(
-                    "INVALID_FIELD_FOR_INSERT_UPDATE",
-                    f"Unable to create/update fields: {', '.join(readonly)}. Please check the "
-                    "security settings of this field and verify that it is read/write for your "
-                    "profile or permission set.",
-                    tuple(readonly),
-                )
-            )
-        new = dict(existing) if existing is not None else schema.empty_record()
-        for name, raw in row.items():
-            if name in readonly:
-                continue
-            stored, error = check_value(
-                schema.fields[name],
-                raw,
-                email_internationalization=self.email_internationalization,
-            )
-            if error is not None:
-                errors.append(error)
-            else:
-                new[name] = stored
-        if existing is None:
-            for spec in schema.fields.values():
-                if spec.default_value is not None and new[spec.name] is None:
-                    new[spec.name] = spec.default_value
-        missing = [
-            spec.name
-            for spec in schema.fields.values()
-            if new[spec.name] is None
-            and (
-                spec.required_on_create
-                if existing is None
-                else (not spec.nillable and spec.updateable and spec.name in row)
-            )
-        ]
-        if missing:
-            errors.append(
-                SfError(
-                    "REQUIRED_FIELD_MISSING",
-                    f"Required fields are missing: [{', '.join(missing)}]",
-                    tuple(missing),
-                )
-            )
-        if errors:
-            return _RowOutcome(errors=tuple(errors))
-        own_id = str(existing["Id"]) if existing is not None else None
-        for spec in schema.fields.values():
-            if spec.unique and new[spec.name] is not None:
-                others = [i for i in tx.lookup(spec, new[spec.name]) if i != own_id]
-                if others:
-                    return _fail(
-                        "DUPLICATE_VALUE",
-                        f"duplicate value found: {spec.name} duplicates value on record with "
-                        f"id: {others[0]}",
-                        (spec.name,),
-                    )
-        for spec in self._duplicate_rules:
-            others = [
-                i
-                for i in tx.lookup(spec, new[spec.name])
-                if i != own_id and not (tx.get(i) or {}).get("IsConverted")
-            ]
-            if others:
-                return _fail("DUPLICATES_DETECTED", "Use one of these records?")
-        now = timestamp(datetime.now(UTC))
-        if existing is None:
-            new["Id"] = make_id(KEY_PREFIX, "Dn", self._next_number)
-            self._next_number += 1
-            new["IsConverted"] = False
-            new["CreatedDate"] = now
-            if new["OwnerId"] is None:
-                new["OwnerId"] = DEFAULT_OWNER_ID
-        new["LastModifiedDate"] = now
-        if auto_assign:
-            new["OwnerId"] = LEAD_QUEUE_ID
-            tx.assigned.append(str(new["Id"]))
-        tx.put(new)
-        return _RowOutcome(id=str(new["Id"]), created=existing is None)
-
-
-def _as_value(value: Value | Decimal) -> Value:
-    return float(value) if isinstance(value, Decimal) else value
-
-
-# --- the HTTP simulator ------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class SalesforceLimits:
     """The org's 24-hour budgets as ``/limits`` reports them, and the usage to start from."""
@@ -602,15 +151,7 @@ class _RowFault:
     times: int
 
 
-@dataclass(frozen=True)
-class _Call:
-    request: Request
-    version: str
-    version_number: tuple[int, int]
-    parts: list[str] = field(default_factory=list)  # unquoted path segments after the version
-
-
-_Route = Callable[[_Call], Response]
+_Route = Callable[[Call], Response]
 
 _ca_dir_lock = threading.Lock()
 _process_ca_dirs: list[Path] = []
@@ -626,15 +167,7 @@ def _process_ca_dir() -> Path:
         return _process_ca_dirs[0]
 
 
-def _error(status: int, code: str, message: str) -> RequestRejectedError:
-    return RequestRejectedError(status, code, message)
-
-
-def _not_found() -> RequestRejectedError:
-    return _error(404, "NOT_FOUND", NOT_FOUND_MESSAGE)
-
-
-class SalesforceSimulator:
+class SalesforceSimulator(LeadRoutes):
     """Salesforce REST for the Lead object on ``https://127.0.0.1:<free port>``.
 
     Thread-safe; ``start()`` is idempotent and returns the instance URL; use as a context
@@ -829,7 +362,7 @@ class SalesforceSimulator:
         prefix = "/services/data/v"
         if not request.path.startswith(prefix):
             self.calls.record(f"{request.method} (unknown)")
-            return self.faults.take(request) or Response(404, _not_found().body())
+            return self.faults.take(request) or Response(404, not_found().body())
         version_text, _, rest = request.path[len(prefix) :].partition("/")
         parts = [unquote(p) for p in rest.split("/") if p]
         label, route = self._route(request.method, parts)
@@ -839,9 +372,11 @@ class SalesforceSimulator:
             return fault
         version = _parse_version(version_text)
         if version is None or version > self._latest_version:
-            return Response(404, _not_found().body())
+            return Response(404, not_found().body())
         if version < self._min_version:
-            return Response(410, _error(410, "GONE", "API version is no longer supported").body())
+            return Response(
+                410, request_error(410, "GONE", "API version is no longer supported").body()
+            )
         uri_bytes = len(request.path) + len(urlencode(request.query, doseq=True)) + 1
         if uri_bytes > URI_MAX_BYTES:
             return Response(
@@ -860,7 +395,7 @@ class SalesforceSimulator:
                 {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
             ]
             return Response(403, body, headers={"Sforce-Limit-Info": usage})
-        call = _Call(request, f"{version[0]}.{version[1]}", version, parts)
+        call = Call(request, f"{version[0]}.{version[1]}", version, parts)
         try:
             response = route(call)
         except RequestRejectedError as exc:
@@ -925,15 +460,15 @@ class SalesforceSimulator:
             for major in range(self._min_version[0], self._latest_version[0] + 1)
         ]
 
-    def _unknown_route(self, call: _Call) -> Response:
-        raise _not_found()
+    def _unknown_route(self, call: Call) -> Response:
+        raise not_found()
 
-    def _resources(self, call: _Call) -> Response:
+    def _resources(self, call: Call) -> Response:
         base = f"/services/data/v{call.version}"
         names = ("sobjects", "query", "queryAll", "limits", "composite")
         return Response(200, {name: f"{base}/{name}" for name in names})
 
-    def _limits_resource(self, call: _Call) -> Response:
+    def _limits_resource(self, call: Call) -> Response:
         used, cap = self.api_usage
         batches = self.limits.daily_bulk_api_batches
         return Response(
@@ -943,280 +478,3 @@ class SalesforceSimulator:
                 "DailyBulkApiBatches": {"Max": batches, "Remaining": batches},
             },
         )
-
-    def _lead_summary(self, version: str) -> dict[str, Any]:
-        base = f"/services/data/v{version}/sobjects/Lead"
-        return {
-            "name": "Lead",
-            "label": "Lead",
-            "keyPrefix": KEY_PREFIX,
-            "custom": False,
-            "createable": True,
-            "updateable": True,
-            "queryable": True,
-            "urls": {
-                "sobject": base,
-                "describe": f"{base}/describe",
-                "rowTemplate": f"{base}/{{ID}}",
-            },
-        }
-
-    def _global_describe(self, call: _Call) -> Response:
-        summary = self._lead_summary(call.version)
-        return Response(200, {"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": [summary]})
-
-    @staticmethod
-    def _require_lead(name: str) -> None:
-        if name.lower() != "lead":
-            raise _not_found()
-
-    def _sobject_info(self, call: _Call) -> Response:
-        self._require_lead(call.parts[1])
-        return Response(
-            200, {"objectDescribe": self._lead_summary(call.version), "recentItems": []}
-        )
-
-    def _describe(self, call: _Call) -> Response:
-        self._require_lead(call.parts[1])
-        return Response(200, self.org.schema.describe(call.version))
-
-    def _record_json(
-        self, record: Mapping[str, Value], specs: Sequence[LeadField], version: str
-    ) -> dict[str, Any]:
-        url = f"/services/data/v{version}/sobjects/Lead/{record['Id']}"
-        return {
-            "attributes": {"type": "Lead", "url": url},
-            **{s.name: record[s.name] for s in specs},
-        }
-
-    def _fields_param(self, call: _Call) -> list[LeadField]:
-        names = ",".join(call.request.query.get("fields", [])).split(",")
-        wanted = [n.strip() for n in names if n.strip()]
-        return self._field_specs(wanted) if wanted else list(self.org.schema.fields.values())
-
-    def _field_specs(self, names: Iterable[str]) -> list[LeadField]:
-        specs = []
-        for name in names:
-            spec = self.org.schema.field(name)
-            if spec is None:
-                raise _error(
-                    400, "INVALID_FIELD", f"No such column '{name}' on sobject of type Lead"
-                )
-            specs.append(spec)
-        return specs
-
-    def _get_record(self, call: _Call) -> Response:
-        self._require_lead(call.parts[1])
-        record = self.org.get(call.parts[2])
-        if record is None:
-            raise _not_found()
-        return Response(200, self._record_json(record, self._fields_param(call), call.version))
-
-    def _get_by_external_id(self, call: _Call) -> Response:
-        self._require_lead(call.parts[1])
-        key = self.org.schema.upsert_key(call.parts[2])
-        if key is None:
-            raise _not_found()
-        ids = self.org.lookup_ids(key.name, call.parts[3])
-        if not ids:
-            raise _not_found()
-        if len(ids) > 1:
-            return Response(300, [f"/services/data/v{call.version}/sobjects/Lead/{i}" for i in ids])
-        record = self.org.get(ids[0])
-        assert record is not None  # ids come from the index, and leads are never deleted
-        return Response(200, self._record_json(record, self._fields_param(call), call.version))
-
-    # -- writes
-
-    @staticmethod
-    def _auto_assign(request: Request) -> bool:
-        return (request.header("Sforce-Auto-Assign") or "TRUE").strip().upper() != "FALSE"
-
-    def _single_upsert(self, call: _Call) -> Response:
-        self._require_lead(call.parts[1])
-        key = self.org.schema.upsert_key(call.parts[2])
-        if key is None:
-            raise _not_found()
-        value = call.parts[3]
-        body = parse_json_body(call.request.body) if call.request.body else {}
-        if not isinstance(body, dict):
-            raise _error(
-                400, "JSON_PARSER_ERROR", "Cannot deserialize instance of Lead from START_ARRAY"
-            )
-        row = coerce_record(self.org.schema, body)
-        if row.get(key.name) is not None and str(row[key.name]) != value:
-            raise _error(
-                400,
-                "INVALID_FIELD",
-                f"{key.name} in the body ({row[key.name]}) does not match the URL ({value})",
-            )
-        row[key.name] = value
-        update_only = call.request.query.get("updateOnly", [""])[0].lower() == "true"
-        outcome = self.org._upsert_rows(
-            key,
-            [row],
-            all_or_none=True,
-            auto_assign=self._auto_assign(call.request),
-            row_fault=self._take_row_fault,
-            update_only=update_only,
-        )[0]
-        if outcome.matches:
-            base = f"/services/data/v{call.version}/sobjects/Lead"
-            return Response(300, [f"{base}/{i}" for i in outcome.matches])
-        if outcome.errors:
-            if outcome.errors[0].code == "NOT_FOUND":
-                raise _not_found()
-            return Response(400, [e.as_request_error() for e in outcome.errors])
-        with_created = call.version_number >= COLLECTIONS_UPSERT_MIN_VERSION
-        if not outcome.created and not with_created:
-            return Response(204)
-        return Response(
-            201 if outcome.created else 200, outcome.as_result(with_created=with_created)
-        )
-
-    def _collection_records(self, call: _Call, *, cap: int) -> tuple[bool, list[dict[str, Any]]]:
-        body = parse_json_body(call.request.body) if call.request.body else None
-        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-            raise _error(400, "JSON_PARSER_ERROR", "The request body must hold a 'records' array")
-        all_or_none = body.get("allOrNone", False)
-        if not isinstance(all_or_none, bool):
-            raise _error(
-                400, "JSON_PARSER_ERROR", f"Cannot deserialize allOrNone from {all_or_none!r}"
-            )
-        records = body["records"]
-        if len(records) > cap:
-            raise _error(
-                400,
-                "EXCEEDED_ID_LIMIT",
-                f"record limit reached. cannot submit more than {cap} records into this call",
-            )
-        if not all(isinstance(r, dict) for r in records):
-            raise _error(400, "JSON_PARSER_ERROR", "Each record must be a JSON object")
-        return all_or_none, records
-
-    def _collection_rows(
-        self, records: Sequence[Mapping[str, Any]]
-    ) -> list[dict[str, Value | Decimal] | SfError]:
-        coerced = [coerce_record(self.org.schema, r) for r in records]  # request-level first
-        rows: list[dict[str, Value | Decimal] | SfError] = []
-        for record, row in zip(records, coerced, strict=True):
-            attributes = record.get("attributes")
-            sobject = attributes.get("type") if isinstance(attributes, dict) else None
-            if not sobject:
-                rows.append(SfError("INVALID_TYPE", "No sObject type defined in record attributes"))
-            elif str(sobject).lower() != "lead":
-                rows.append(SfError("INVALID_TYPE", f"sObject type '{sobject}' is not supported."))
-            else:
-                rows.append(row)
-        return rows
-
-    def _collection_upsert(self, call: _Call) -> Response:
-        if call.version_number < COLLECTIONS_UPSERT_MIN_VERSION:
-            raise _not_found()
-        self._require_lead(call.parts[2])
-        key = self.org.schema.upsert_key(call.parts[3])
-        if key is None:
-            raise _not_found()
-        all_or_none, records = self._collection_records(call, cap=COLLECTION_RECORD_CAP)
-        outcomes = self.org._upsert_rows(
-            key,
-            self._collection_rows(records),
-            all_or_none=all_or_none,
-            auto_assign=self._auto_assign(call.request),
-            row_fault=self._take_row_fault,
-        )
-        return Response(200, [o.as_result(with_created=True) for o in outcomes])
-
-    def _collection_create(self, call: _Call) -> Response:
-        if call.version_number < COLLECTIONS_MIN_VERSION:
-            raise _not_found()
-        all_or_none, records = self._collection_records(call, cap=COLLECTION_RECORD_CAP)
-        outcomes = self.org._create_rows(
-            self._collection_rows(records),
-            all_or_none=all_or_none,
-            auto_assign=self._auto_assign(call.request),
-        )
-        return Response(200, [o.as_result(with_created=False) for o in outcomes])
-
-    def _retrieve(self, call: _Call) -> Response:
-        if call.version_number < COLLECTIONS_MIN_VERSION:
-            raise _not_found()
-        self._require_lead(call.parts[2])
-        if call.request.method == "POST":
-            body = parse_json_body(call.request.body) if call.request.body else None
-            body = body if isinstance(body, dict) else {}
-            ids = [str(i) for i in body.get("ids") or []]
-            names = [str(f) for f in body.get("fields") or []]
-        else:
-            ids = [i for i in ",".join(call.request.query.get("ids", [])).split(",") if i]
-            names = [f for f in ",".join(call.request.query.get("fields", [])).split(",") if f]
-        if not ids or not names:
-            raise _error(400, "MISSING_ARGUMENT", "ids and fields are required")
-        if len(ids) > RETRIEVE_ID_CAP:
-            raise _error(
-                400, "EXCEEDED_ID_LIMIT", f"cannot retrieve more than {RETRIEVE_ID_CAP} ids"
-            )
-        specs = self._field_specs(names)
-        found = [self.org.get(i) for i in ids]
-        return Response(
-            200, [None if r is None else self._record_json(r, specs, call.version) for r in found]
-        )
-
-    # -- queries
-
-    def _query(self, call: _Call) -> Response:
-        soql = call.request.query.get("q", [""])[0]
-        if not soql.strip():
-            raise _error(400, "MALFORMED_QUERY", "A query string (q) is required")
-        query = parse_soql(self.org.schema, soql)
-        records = [
-            self._record_json(r, query.fields, call.version)
-            for r in query.run(self.org.records_snapshot())
-        ]
-        return self._page(call, records, offset=0, size=self._page_size(call.request), locator=None)
-
-    @staticmethod
-    def _page_size(request: Request) -> int:
-        for option in (request.header("Sforce-Query-Options") or "").split(","):
-            name, _, value = option.partition("=")
-            if name.strip().lower() == "batchsize" and value.strip().isdigit():
-                return min(max(int(value), QUERY_MIN_BATCH_SIZE), QUERY_PAGE_SIZE)
-        return QUERY_PAGE_SIZE
-
-    def _page(
-        self,
-        call: _Call,
-        records: list[dict[str, Any]],
-        *,
-        offset: int,
-        size: int,
-        locator: str | None,
-    ) -> Response:
-        end = offset + size
-        body: dict[str, Any] = {
-            "totalSize": len(records),
-            "done": end >= len(records),
-            "records": records[offset:end],
-        }
-        with self._lock:
-            if end >= len(records):
-                if locator is not None:
-                    self._cursors.pop(locator, None)
-            else:
-                if locator is None:
-                    self._cursor_number += 1
-                    locator = make_id("01g", "Sm", self._cursor_number)
-                self._cursors[locator] = (records, size)
-                body["nextRecordsUrl"] = (
-                    f"/services/data/v{call.version}/{call.parts[0]}/{locator}-{end}"
-                )
-        return Response(200, body)
-
-    def _query_more(self, call: _Call) -> Response:
-        locator, _, offset_text = call.parts[1].rpartition("-")
-        with self._lock:
-            cursor = self._cursors.get(locator)
-        if cursor is None or not offset_text.isdigit():
-            raise _error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        records, size = cursor
-        return self._page(call, records, offset=int(offset_text), size=size, locator=locator)
