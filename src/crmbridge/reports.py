@@ -91,11 +91,9 @@ def reject_text(record: RejectRecord) -> str:
     if d.criteria:
         lines.append("  criteria:")
         for criterion in d.criteria:
-            mark = "pass" if criterion.passed else "FAIL"
-            lines.append(
-                f"    {mark}  {criterion.name}"
-                + (f": {criterion.reason}" if criterion.reason and not criterion.passed else "")
-            )
+            # A failed criterion's reason already starts with its name.
+            text = criterion.name if criterion.passed else (criterion.reason or criterion.name)
+            lines.append(f"    {'pass' if criterion.passed else 'FAIL'}  {text}")
     lines.append("  inputs (HubSpot properties read):")
     for key, value in sorted(d.inputs.items()):
         lines.append(f"    {key}: {value!r}")

@@ -6,6 +6,7 @@ import pytest
 
 from crmbridge.model import Outcome
 from crmbridge.ports import RejectFilter
+from crmbridge.sandbox._server import Fault, Response
 from crmbridge.sandbox.seed import seed_portal
 
 from .conftest import World
@@ -181,6 +182,19 @@ def test_injected_429_and_5xx_are_survived(world: World) -> None:
     assert world.search_calls() == 4
     assert world.upsert_calls() == 3
     assert len(world.slept) == 5
+
+
+def test_salesforce_retry_after_is_honoured(world: World) -> None:
+    """A 503 from Salesforce with Retry-After waits exactly that long before the retry."""
+    contact = world.add()
+    unavailable = [{"message": "Server unavailable", "errorCode": "SERVER_UNAVAILABLE"}]
+    world.salesforce.faults.add(
+        Fault("PATCH", "composite/sobjects", Response(503, unavailable, {"Retry-After": "7"}))
+    )
+    summary = world.sync()
+    assert summary.created == 1
+    assert world.lead(contact) is not None
+    assert world.slept == [7.0]
 
 
 def test_request_level_refusal_is_split_not_dropped(world: World) -> None:

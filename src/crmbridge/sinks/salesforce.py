@@ -111,6 +111,9 @@ class SalesforceSink:
         self._token_provider: TokenProvider = token_provider or (lambda: configured)
         self._token = self._token_provider()
         self._session = build_session(str(settings.ca_bundle) if settings.ca_bundle else None)
+        # simple-salesforce's exceptions drop the response headers: keep Retry-After here.
+        self._retry_after_s: float | None = None
+        self._session.hooks["response"].append(self._remember_retry_after)
         self._sf = self._connect()
         self._timeout = (settings.connect_timeout_s, settings.read_timeout_s)
         self.calls = 0
@@ -125,6 +128,9 @@ class SalesforceSink:
 
     def close(self) -> None:
         self._session.close()
+
+    def _remember_retry_after(self, response: requests.Response, **_: Any) -> None:
+        self._retry_after_s = _seconds(response.headers.get("Retry-After"))
 
     # -- budget -----------------------------------------------------------------------------
     @property
@@ -157,7 +163,7 @@ class SalesforceSink:
             try:
                 return self._sf.restful(path, timeout=self._timeout, **kwargs)
             except SalesforceError as exc:
-                raise translate_salesforce_error(exc) from None
+                raise translate_salesforce_error(exc, retry_after_s=self._retry_after_s) from None
             except requests.exceptions.SSLError as exc:
                 raise FatalApiError(SYSTEM, f"TLS verification failed: {exc}") from None
             except requests.exceptions.RequestException as exc:
@@ -261,7 +267,17 @@ def _first_error(content: Any) -> tuple[str | None, str]:
     return None, text[:300]
 
 
-def translate_salesforce_error(exc: SalesforceError) -> Exception:  # noqa: PLR0911 - one return per class
+def _seconds(value: str | None) -> float | None:
+    """A Retry-After in seconds (the HTTP-date form is not used by Salesforce: ignored)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def translate_salesforce_error(  # noqa: PLR0911 - one return per recovery class
+    exc: SalesforceError, *, retry_after_s: float | None = None
+) -> Exception:
     """Map a simple-salesforce exception to the crmbridge error a caller recovers from."""
     status = int(getattr(exc, "status", 0) or 0)
     code, message = _first_error(getattr(exc, "content", None))
@@ -270,11 +286,15 @@ def translate_salesforce_error(exc: SalesforceError) -> Exception:  # noqa: PLR0
     if code == "REQUEST_LIMIT_EXCEEDED":
         if "TotalRequests" in message:
             return BudgetExhaustedError(SYSTEM, message, code=code)
-        return RateLimitedError(SYSTEM, message, status=status, code=code)
+        return RateLimitedError(
+            SYSTEM, message, status=status, code=code, retry_after_s=retry_after_s
+        )
     if code in FATAL_REQUEST_CODES:
         return FatalApiError(SYSTEM, message, code=code)
     if code in TRANSIENT_REQUEST_CODES or status >= 500:
-        return RetryableApiError(SYSTEM, message or "server error", status=status, code=code)
+        return RetryableApiError(
+            SYSTEM, message or "server error", status=status, code=code, retry_after_s=retry_after_s
+        )
     if isinstance(exc, SalesforceRefusedRequest):
         return FatalApiError(SYSTEM, message, code=code)
     return RequestRejectedError(SYSTEM, message, status=status, code=code)
