@@ -160,7 +160,8 @@ class ContactRoutes:
         """Write validated changes (lifecycle stage only forward) and render the written names."""
         written = dict(changes)
         stage, current = written.get("lifecyclestage"), row.properties.get("lifecyclestage")
-        order = [value for value, _ in self.portal.schema["lifecyclestage"].options]
+        lifecycle = self.portal.schema.get("lifecyclestage")
+        order = [value for value, _ in lifecycle.options] if lifecycle else []
         if stage in order and current in order and order.index(stage) < order.index(current):
             del written["lifecyclestage"]  # the API moves lifecyclestage forward only
         self.portal.update_contact(row.id, written)
@@ -294,10 +295,11 @@ class ContactRoutes:
         changes = [self._validate_write(item.get("properties"), problems) for item in inputs]
         if problems:
             raise bad_request(f"Property values were not valid: {json.dumps(problems)}")
+        # Resolve every idProperty before writing anything: a bad one fails the whole call.
+        id_properties = [self._id_property(item.get("idProperty")) for item in inputs]
         results: list[dict[str, Any]] = []
         missing: list[str] = []
-        for item, key, change in zip(inputs, keys, changes, strict=True):
-            id_property = self._id_property(item.get("idProperty"))
+        for key, change, id_property in zip(keys, changes, id_properties, strict=True):
             if id_property is None and not key.isdigit():
                 continue  # an e-mail as id without idProperty is a silent no-op (reported)
             found = self.portal.lookup(key, id_property=id_property)
