@@ -29,14 +29,18 @@ log = structlog.get_logger(__name__)
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT ask for a clean stop after the current page.
+    """SIGTERM and SIGINT ask for a clean stop after the current page; a second one stops at
+    once (safe: a page's outcomes and cursor are one transaction).
 
-    The handler only sets the Event: it runs between two bytecodes of the main thread, which
-    may be inside a log write holding the logger's lock, so logging here could deadlock."""
+    The handler only sets the Event and re-arms the default: it runs between two bytecodes of
+    the main thread, which may be inside a log write holding the logger's lock, so logging
+    here could deadlock."""
 
     def _handler(signum: int, frame: FrameType | None) -> None:
-        del signum, frame
+        del frame
         stop.set()
+        default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        signal.signal(signum, default)
 
     signal.signal(signal.SIGTERM, _handler)
     signal.signal(signal.SIGINT, _handler)
