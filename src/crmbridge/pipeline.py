@@ -114,7 +114,7 @@ class SyncPipeline:
         hubspot_before, salesforce_before = self.source.calls, self.sink.calls
         try:
             schema = self._schema_for_pass()
-            self._retry_parked(schema, summary)
+            self._retry_parked(summary)
             self._pull_and_push(schema, summary)
         except (FatalApiError, RetryableApiError, RequestRejectedError) as exc:
             summary.stopped_early = f"{type(exc).__name__}: {exc}"
@@ -291,11 +291,11 @@ class SyncPipeline:
             log.warning("salesforce_request_refused_splitting", rows=len(batch), error=str(exc))
             return self._push_batch(batch[:middle]) + self._push_batch(batch[middle:])
 
-    def _retry_parked(self, schema: ObjectSchema, summary: PassSummary) -> None:
+    def _retry_parked(self, summary: PassSummary) -> None:
+        """Resend leads parked by earlier passes (their payload was mapped when parked)."""
         parked = self.store.parked(PARKED_PER_PASS)
         if not parked:
             return
-        del schema  # the stored payload was mapped when the lead was parked
         given_up = [
             replace(
                 p.decision,
