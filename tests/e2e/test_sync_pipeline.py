@@ -263,31 +263,45 @@ def test_bad_hubspot_token_is_fatal(world: World) -> None:
     assert "AuthenticationError" in (summary.stopped_early or "")
 
 
-def test_crash_mid_pass_loses_nothing_and_duplicates_nothing(world: World) -> None:
-    """A process dying after a push but before the commit repeats only an upsert."""
-    for _ in range(450):
-        world.add()
+@pytest.mark.parametrize(
+    ("where", "nth"),
+    [("commit", 1), ("commit", 2), ("upsert", 1), ("upsert", 2), ("upsert", 3)],
+)
+def test_crash_at_any_point_loses_nothing_and_duplicates_nothing(
+    world: World, where: str, nth: int
+) -> None:
+    """A process dying after a push or at a commit repeats at most an upsert after restart."""
+    qualified = [world.add(modified_ago_s=900 - i) for i in range(450)]
+    unqualified = [world.add(modified_ago_s=400 - i, budget="10") for i in range(50)]
     app = world.app
-    original = app.store.commit_page
-    commits = 0
+    target = app.store if where == "commit" else app.sink
+    name = "commit_page" if where == "commit" else "upsert"
+    original = getattr(target, name)
+    calls = 0
 
-    def dying_commit(*args: object, **kwargs: object) -> None:
-        nonlocal commits
-        commits += 1
-        if commits == 2:
+    def dying(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        if where == "upsert" and calls == nth:
+            original(*args, **kwargs)  # Salesforce got it; crmbridge never learns the result
+        if calls == nth:
             raise KeyboardInterrupt("power cut")  # not an Exception: nothing catches it
-        original(*args, **kwargs)  # type: ignore[arg-type]
+        return original(*args, **kwargs)
 
-    app.store.commit_page = dying_commit  # type: ignore[method-assign]
+    setattr(target, name, dying)
     with pytest.raises(KeyboardInterrupt):
         world.sync()
     world.restart()
     summary = world.sync()
     assert summary.stopped_early is None
-    leads = world.salesforce.org.leads
-    assert len(leads) == 450
-    assert len({lead["HubSpot_Contact_Id__c"] for lead in leads}) == 450
-    assert world.app.store.outcome_counts() == {"synced": 450}
+    keys = [str(lead["HubSpot_Contact_Id__c"]) for lead in world.salesforce.org.leads]
+    assert sorted(keys) == sorted(qualified)  # each qualified lead once, no other
+    store = world.app.store
+    assert store.outcome_counts() == {"synced": 450, "rejected": 50}
+    assert store.count_rejects(RejectFilter()) == 50
+    assert {r.decision.contact_id for r in store.rejects(RejectFilter(limit=100))} == set(
+        unqualified
+    )
 
 
 def test_exact_api_calls_for_a_backfill(world: World) -> None:
