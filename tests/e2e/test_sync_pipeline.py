@@ -142,6 +142,33 @@ def test_per_record_salesforce_error_becomes_reject_with_code(world: World) -> N
     assert "Budget needs approval" in reason.message
 
 
+def test_converted_lead_change_is_a_reject_not_a_retry_loop(world: World) -> None:
+    """A HubSpot change to a lead sales already converted is rejected with its code, once."""
+    contact = world.add()
+    world.sync()
+    lead = world.lead(contact)
+    assert lead is not None
+    world.salesforce.org.convert(str(lead["Id"]))
+    world.edit(contact, jobtitle="CEO")
+    summary = world.sync()
+    assert summary.rejected_by_reason == {"salesforce.CANNOT_UPDATE_CONVERTED_LEAD": 1}
+    assert summary.parked == 0
+    assert world.upsert_calls() == 2  # no resend of a permanent error
+
+
+def test_duplicate_rule_block_is_a_reject_with_its_code(world: World) -> None:
+    """An org duplicate rule refusing a second lead with the same e-mail is a reported reject."""
+    world.salesforce.org.add_duplicate_rule("Email")
+    world.add(email="same@example.com")
+    world.sync()
+    second = world.add(email="same@example.com", modified_ago_s=0)
+    summary = world.sync()
+    assert summary.rejected_by_reason == {"salesforce.DUPLICATES_DETECTED": 1}
+    [record] = world.app.store.rejects(RejectFilter(contact_id=second))
+    assert record.decision.stage is not None
+    assert record.decision.stage.value == "salesforce"
+
+
 def test_row_lock_is_resent_within_the_pass(world: World) -> None:
     """UNABLE_TO_LOCK_ROW on a row is resent with backoff and then succeeds."""
     contact = world.add()
