@@ -50,8 +50,6 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 from crmbridge.sandbox._hubspot_errors import (
     STATUS_BODIES,
@@ -71,7 +69,15 @@ from crmbridge.sandbox._hubspot_portal import (
     render_contact,
 )
 from crmbridge.sandbox._hubspot_routes import CONTACTS_PATH, ContactRoutes
-from crmbridge.sandbox._server import CallLog, Fault, FaultPlan, Request, Response, SimulatorServer
+from crmbridge.sandbox._server import (
+    CallLog,
+    Fault,
+    FaultPlan,
+    Request,
+    Response,
+    Served,
+    SimulatorServer,
+)
 
 DEFAULT_ACCESS_TOKEN = "sandbox-hubspot-token"  # noqa: S105 - a public sandbox value, not a secret
 BURST_WINDOW_MS = 10_000
@@ -175,7 +181,7 @@ class _Route:
     search: bool = False
 
 
-class HubSpotSimulator(ContactRoutes):
+class HubSpotSimulator(ContactRoutes, Served):
     """Serve a :class:`HubSpotPortal` as the HubSpot CRM v3 contacts API on loopback.
 
     ``start()`` returns the base URL to pass as ``host=`` to ``hubspot.HubSpot``; ``stop()`` (or
@@ -246,18 +252,6 @@ class HubSpotSimulator(ContactRoutes):
         if self._base_url is None:
             raise RuntimeError("simulator not started")
         return self._base_url
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _now_ms(self) -> int:
         return self.portal.clock_ms()  # looked up per call: a test may swap the portal

@@ -7,14 +7,14 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
+from crmbridge.sandbox._server import Served
 from crmbridge.sandbox.hubspot import HubSpotPortal, HubSpotSimulator
 from crmbridge.sandbox.salesforce import SalesforceOrg, SalesforceSimulator
 from crmbridge.sandbox.seed import seed_portal
 
 
-class Sandbox:
+class Sandbox(Served):
     """A seeded HubSpot portal and an empty Salesforce org on loopback ports."""
 
     def __init__(
@@ -52,17 +52,6 @@ class Sandbox:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> Sandbox:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def environment(self) -> dict[str, str]:
         """The ``CRMBRIDGE_…`` variables that point crmbridge at these simulators."""

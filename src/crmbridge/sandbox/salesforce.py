@@ -63,12 +63,11 @@ import secrets
 import shutil
 import tempfile
 import threading
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 from urllib.parse import unquote, urlencode
 
 from crmbridge.sandbox._salesforce_org import (
@@ -79,7 +78,15 @@ from crmbridge.sandbox._salesforce_org import (
 )
 from crmbridge.sandbox._salesforce_routes import Call, LeadRoutes, not_found, request_error
 from crmbridge.sandbox._salesforce_schema import EXTERNAL_ID_FIELD, RequestRejectedError, SfError
-from crmbridge.sandbox._server import CallLog, Fault, FaultPlan, Request, Response, SimulatorServer
+from crmbridge.sandbox._server import (
+    CallLog,
+    Fault,
+    FaultPlan,
+    Request,
+    Response,
+    Served,
+    SimulatorServer,
+)
 from crmbridge.sandbox.tls import LocalCA, make_local_ca
 
 __all__ = [
@@ -167,7 +174,7 @@ def _process_ca_dir() -> Path:
         return _process_ca_dirs[0]
 
 
-class SalesforceSimulator(LeadRoutes):
+class SalesforceSimulator(LeadRoutes, Served):
     """Salesforce REST for the Lead object on ``https://127.0.0.1:<free port>``.
 
     Thread-safe; ``start()`` is idempotent and returns the instance URL; use as a context
@@ -222,18 +229,6 @@ class SalesforceSimulator(LeadRoutes):
         if self._server is not None:
             self._server.stop()
             self._server = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def reset(
         self, org: SalesforceOrg | None = None, *, limits: SalesforceLimits | None = None
