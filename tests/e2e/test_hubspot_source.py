@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
+from crmbridge.errors import ConfigError
 from crmbridge.model import Cursor, SourceContact
 from crmbridge.retry import RetryPolicy
 from crmbridge.sandbox.hubspot import HubSpotLimits, HubSpotPortal, HubSpotSimulator
@@ -161,3 +162,13 @@ def test_only_requested_properties_are_read(h: Harness) -> None:
         "createdate",
     }
     assert "jobtitle" not in contact.properties
+
+
+def test_too_many_properties_is_a_config_error_before_any_call(h: Harness) -> None:
+    """A property list HubSpot would refuse (a search body over 3,000 chars) fails fast."""
+    many = frozenset(f"custom_property_number_{i}" for i in range(150))
+    source = h.source()
+    with pytest.raises(ConfigError, match="3000") as caught:
+        list(source.pull(Cursor(), h.clock.ms(), many))
+    assert "hint:" in str(caught.value)
+    assert source.calls == 0

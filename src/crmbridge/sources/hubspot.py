@@ -42,7 +42,10 @@ from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest
 from crmbridge.errors import (
     AuthenticationError,
     BudgetExhaustedError,
+    ConfigError,
+    ConfigProblem,
     FatalApiError,
+    Location,
     RateLimitedError,
     RequestRejectedError,
     RetryableApiError,
@@ -54,6 +57,7 @@ from crmbridge.settings import HubSpotSettings
 
 SYSTEM = "hubspot"
 SEARCH_PAGE_MAX = 200
+SEARCH_BODY_MAX_CHARS = 3_000
 MODIFIED_PROPERTY = "lastmodifieddate"
 ID_PROPERTY = "hs_object_id"
 #: Properties every pull reads besides those the mapping and rules ask for.
@@ -136,6 +140,7 @@ class HubSpotSource:
         a page is read twice. A page that is one timestamp throughout is a tie larger than a
         page: it is drained by ``hs_object_id`` instead."""
         wanted = sorted(properties | BASE_PROPERTIES)
+        check_search_body_size(wanted)
         cursor = since
         while True:
             groups = [
@@ -245,6 +250,32 @@ class HubSpotSource:
             if contact is not None:
                 contacts.append(contact)
         return contacts
+
+
+def check_search_body_size(properties: list[str]) -> None:
+    """Refuse, with a hint, a property list that would push a search body past 3,000 characters
+    (HubSpot answers such a request with a 400 on every call)."""
+    widest = {
+        "filterGroups": [
+            {"filters": [_filter(MODIFIED_PROPERTY, "GT", 10**13)] * 2},
+            {"filters": [_filter(MODIFIED_PROPERTY, "GTE", 10**13)] * 3},
+        ],
+        "sorts": [{"propertyName": MODIFIED_PROPERTY, "direction": "ASCENDING"}],
+        "properties": properties,
+        "limit": SEARCH_PAGE_MAX,
+        "after": "0",
+    }
+    size = len(json.dumps(widest))
+    if size > SEARCH_BODY_MAX_CHARS:
+        raise ConfigError(
+            ConfigProblem(
+                Location("mappings/"),
+                f"the {len(properties)} HubSpot properties read by the field map and the rules "
+                f"make a search request of {size} characters; HubSpot refuses more than "
+                f"{SEARCH_BODY_MAX_CHARS}",
+                hint="map fewer properties, or shorten the list of properties the rules read",
+            )
+        )
 
 
 def _filter(name: str, operator: str, value: int) -> dict[str, str]:
