@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
-from crmbridge.errors import ConfigError
+from crmbridge.errors import ConfigError, FatalApiError
 from crmbridge.model import Cursor, SourceContact
 from crmbridge.retry import RetryPolicy
 from crmbridge.sandbox.hubspot import HubSpotLimits, HubSpotPortal, HubSpotSimulator
+from crmbridge.sandbox.tls import make_local_ca
 from crmbridge.settings import HubSpotSettings, RetrySettings
 from crmbridge.sources.hubspot import HubSpotSource, SearchPacer
 
@@ -172,3 +174,34 @@ def test_too_many_properties_is_a_config_error_before_any_call(h: Harness) -> No
         list(source.pull(Cursor(), h.clock.ms(), many))
     assert "hint:" in str(caught.value)
     assert source.calls == 0
+
+
+@pytest.mark.parametrize("env_bundle", [True, False])
+def test_hubspot_over_https_trusts_the_configured_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env_bundle: bool
+) -> None:
+    """CRMBRIDGE_HUBSPOT__CA_BUNDLE is what the client trusts, with or without the env bundles."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        if env_bundle:
+            monkeypatch.setenv(name, "/etc/ssl/certs/ca-certificates.crt")
+        else:
+            monkeypatch.delenv(name, raising=False)
+    ca = make_local_ca(tmp_path)
+    clock = Clock()
+    portal = HubSpotPortal(clock_ms=clock.ms)
+    portal.add_contact({"email": "a@example.com"}, modified_at_ms=clock.ms() - 1_000)
+    with HubSpotSimulator(portal, ssl_context=ca.server_context()) as sim:
+        assert sim.base_url.startswith("https://")
+        settings = HubSpotSettings(
+            base_url=sim.base_url,
+            access_token=SecretStr(sim.access_token),
+            ca_bundle=ca.ca_path,
+        )
+        source = HubSpotSource(settings, RetryPolicy("hubspot", RetrySettings()))
+        found = pull_all(source, Cursor(), clock.ms())
+        assert [c.get("email") for c in found] == ["a@example.com"]
+        untrusted = HubSpotSettings(base_url=sim.base_url, access_token=SecretStr("x"))
+        never_sleeps = RetryPolicy("hubspot", RetrySettings(), sleep=pytest.fail)
+        plain = HubSpotSource(untrusted, never_sleeps)
+        with pytest.raises(FatalApiError, match="CERTIFICATE_VERIFY_FAILED"):
+            pull_all(plain, Cursor(), clock.ms())

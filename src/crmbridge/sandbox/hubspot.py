@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import random
 import re
+import ssl
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -200,7 +201,10 @@ class HubSpotSimulator(ContactRoutes, Served):
         shuffle_ties: bool = True,
         random_seed: int = 0,
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """``ssl_context`` serves HTTPS (e.g. ``make_local_ca(dir).server_context()``), so the
+        ``CRMBRIDGE_HUBSPOT__CA_BUNDLE`` path can be exercised; plain HTTP otherwise."""
         self.portal = portal if portal is not None else HubSpotPortal()
         self.access_token = access_token
         self.limits = limits or HubSpotLimits()
@@ -211,7 +215,7 @@ class HubSpotSimulator(ContactRoutes, Served):
         self._rng = random.Random(random_seed)
         self._rng_lock = threading.Lock()
         self._limiter = _RateLimiter(self.limits, self._now_ms)
-        self._server = SimulatorServer(self._handle, port=port)
+        self._server = SimulatorServer(self._handle, port=port, ssl_context=ssl_context)
         self._base_url: str | None = None
         contact = CONTACTS_PATH + "/(?P<key>[^/]+)"
         self._routes = [
@@ -239,7 +243,7 @@ class HubSpotSimulator(ContactRoutes, Served):
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> str:
-        """Start serving and return the base URL (``http://127.0.0.1:PORT``)."""
+        """Start serving and return the base URL (``http(s)://127.0.0.1:PORT``)."""
         self._base_url = self._server.start()
         return self._base_url
 

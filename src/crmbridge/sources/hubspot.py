@@ -235,7 +235,7 @@ class HubSpotSource:
             except ApiException as exc:
                 raise translate_api_exception(exc) from None
             except urllib3.exceptions.HTTPError as exc:
-                raise RetryableApiError(SYSTEM, f"connection failed: {exc}") from None
+                raise translate_connection_error(exc) from None
             try:
                 return dict(json.loads(response.data))
             finally:
@@ -328,6 +328,20 @@ def _retry_after_s(headers: Any) -> float | None:
         return None
 
 
+def translate_connection_error(exc: urllib3.exceptions.HTTPError) -> Exception:
+    """A refused certificate is fatal (a person must set the CA bundle); other losses retry."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(exc, urllib3.exceptions.SSLError) or isinstance(
+        reason, urllib3.exceptions.SSLError
+    ):
+        return FatalApiError(
+            SYSTEM,
+            f"TLS verification failed ({exc}); set CRMBRIDGE_HUBSPOT__CA_BUNDLE to the CA to trust",
+            code="TLS",
+        )
+    return RetryableApiError(SYSTEM, f"connection failed: {exc}")
+
+
 def translate_api_exception(exc: ApiException) -> Exception:  # noqa: PLR0911 - one return per class
     """Map a hubspot-api-client exception to the crmbridge error a caller recovers from."""
     status = int(exc.status or 0)
@@ -339,6 +353,9 @@ def translate_api_exception(exc: ApiException) -> Exception:  # noqa: PLR0911 - 
         message = f"{message} [correlationId {correlation}]"
     retry_after = _retry_after_s(exc.headers)
     if status == 0:
+        if "SSLError" in message or "CERTIFICATE_VERIFY_FAILED" in message:
+            # Waiting does not fix trust: a person must set CRMBRIDGE_HUBSPOT__CA_BUNDLE.
+            return FatalApiError(SYSTEM, f"TLS verification failed: {message}", code="TLS")
         return RetryableApiError(SYSTEM, message)
     if status == 401:
         return AuthenticationError(SYSTEM, message, code=category)
