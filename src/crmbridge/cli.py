@@ -25,6 +25,7 @@ from crmbridge.logs import configure_logging
 from crmbridge.ports import RejectFilter
 from crmbridge.settings import Settings, load_settings
 from crmbridge.state import open_store
+from crmbridge.state.sqlite import SQLiteStateStore
 
 
 @contextmanager
@@ -113,10 +114,11 @@ _state_option = click.option(
 )
 
 
-def _open_store(state_url: str | None) -> Any:
+def _open_store(state_url: str | None) -> SQLiteStateStore:
+    """The existing state store, for the read-only commands."""
     settings = _settings(**({"state_url": state_url} if state_url else {}))
     with _config_errors():
-        return open_store(settings.state_url)
+        return open_store(settings.state_url, create=False)
 
 
 @rejects.command("list")

@@ -225,3 +225,12 @@ def test_demo_runs_three_passes(tmp_path: Path) -> None:
     pass3 = out.split("== Pass 3")[1]
     assert count_line(pass3, "pulled from HubSpot") == 0
     assert (tmp_path / "crmbridge-demo.db").exists()
+
+
+def test_reading_a_missing_state_store_says_where_it_looked(tmp_path: Path) -> None:
+    """`rejects list` without a state store exits 2 with the path and a hint, creating nothing."""
+    result = crmbridge("rejects", "list", env=base_env(), cwd=tmp_path)
+    assert result.returncode == 2
+    assert str(tmp_path / "crmbridge.db") in result.stderr
+    assert "hint:" in result.stderr
+    assert not (tmp_path / "crmbridge.db").exists()

@@ -24,10 +24,23 @@ def sqlite_path(url: str) -> Path:
     return Path(url[len(prefix) :])
 
 
-def open_store(url: str) -> SQLiteStateStore:
-    """Open the state store a URL names (SQLite today; ``postgresql://`` is the next adapter)."""
+def open_store(url: str, *, create: bool = True) -> SQLiteStateStore:
+    """Open the state store a URL names (SQLite today; ``postgresql://`` is the next adapter).
+
+    With ``create=False`` (read-only commands) a missing store is a ConfigError, not a new
+    empty file in whatever directory the command ran from."""
     if url.startswith("sqlite:"):
-        return SQLiteStateStore(sqlite_path(url))
+        path = sqlite_path(url)
+        if not create and not path.exists():
+            raise ConfigError(
+                ConfigProblem(
+                    Location("environment variable CRMBRIDGE_STATE_URL"),
+                    f"no state store at {path.resolve()}",
+                    hint="run `crmbridge sync --once` first, or point CRMBRIDGE_STATE_URL "
+                    "(or --state-url) at the store the daemon writes",
+                )
+            )
+        return SQLiteStateStore(path)
     scheme = url.split(":", 1)[0]
     raise ConfigError(
         ConfigProblem(
