@@ -64,8 +64,16 @@ def pointed_at(settings: Settings, box: Sandbox) -> Settings:
     return settings.model_copy(update={"hubspot": hubspot, "salesforce": salesforce})
 
 
+def example_mappings() -> Path:
+    """The example mappings: the repository's ``mappings/`` or the copy inside the wheel."""
+    packaged = Path(__file__).resolve().parent / "example_mappings"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "mappings"
+
+
 def run_demo(settings: Settings, *, contacts: int, echo: Echo) -> int:
     """Run the narrated demo; return the exit code."""
+    if not settings.mappings_dir.is_dir():
+        settings = settings.model_copy(update={"mappings_dir": example_mappings()})
     state_path = _fresh_state(settings)
     with Sandbox(contacts=contacts, search_index_lag_ms=DEMO_SEARCH_LAG_MS) as box:
         demo_settings = pointed_at(settings, box)
@@ -74,6 +82,7 @@ def run_demo(settings: Settings, *, contacts: int, echo: Echo) -> int:
             echo(f"HubSpot simulator    {box.hubspot_url}  ({contacts} seeded contacts)")
             echo(f"Salesforce simulator {box.salesforce_url}  (empty org, TLS with a local CA)")
             echo(f"State                {state_path}")
+            echo(f"Mappings             {settings.mappings_dir}")
             echo(f"Rules                {app.config.rules.name} version {app.config.rules.version}")
             echo("\n== Pass 1: backfill ==")
             started = time.monotonic()
