@@ -8,13 +8,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from crmbridge.errors import ConfigError, ConfigProblem, Location
 from crmbridge.mapping import FieldMapping, load_mapping
 from crmbridge.pipeline import SyncPipeline
 from crmbridge.retry import RetryPolicy, Sleeper
 from crmbridge.rules import RuleSet, load_rule_set
 from crmbridge.settings import Settings
-from crmbridge.sinks.salesforce import SalesforceSink, TokenProvider
+from crmbridge.sinks.salesforce import SalesforceSink, TokenProvider, build_session
+from crmbridge.sinks.salesforce_auth import JwtBearerLogin
 from crmbridge.sources.hubspot import HubSpotSource
 from crmbridge.state import open_store
 from crmbridge.state.sqlite import SQLiteStateStore
@@ -60,18 +63,29 @@ def require_endpoints(settings: Settings) -> None:
     missing = []
     if not settings.hubspot.access_token:
         missing.append("CRMBRIDGE_HUBSPOT__ACCESS_TOKEN")
-    if not settings.salesforce.instance_url:
-        missing.append("CRMBRIDGE_SALESFORCE__INSTANCE_URL")
-    if not settings.salesforce.access_token:
-        missing.append("CRMBRIDGE_SALESFORCE__ACCESS_TOKEN")
+    salesforce = settings.salesforce
+    jwt_parts = {
+        "CRMBRIDGE_SALESFORCE__CONSUMER_KEY": salesforce.consumer_key,
+        "CRMBRIDGE_SALESFORCE__USERNAME": salesforce.username,
+        "CRMBRIDGE_SALESFORCE__PRIVATE_KEY_FILE": salesforce.private_key_file,
+    }
+    if any(jwt_parts.values()):
+        # A JWT bearer login was meant: name whatever part of it is missing.
+        missing += [name for name, value in jwt_parts.items() if not value]
+    else:
+        if not salesforce.instance_url:
+            missing.append("CRMBRIDGE_SALESFORCE__INSTANCE_URL")
+        if not salesforce.access_token:
+            missing.append("CRMBRIDGE_SALESFORCE__ACCESS_TOKEN")
     if missing:
         raise ConfigError(
             [
                 ConfigProblem(
                     Location(f"environment variable {name}"),
                     "not set",
-                    hint="set it (or put it in .env); `crmbridge demo` runs against the "
-                    "built-in simulators instead",
+                    hint="set it (or put it in .env); for Salesforce either INSTANCE_URL and "
+                    "ACCESS_TOKEN, or the JWT bearer login (CONSUMER_KEY, USERNAME, "
+                    "PRIVATE_KEY_FILE); `crmbridge demo` runs against the built-in simulators",
                 )
                 for name in missing
             ]
@@ -86,9 +100,13 @@ class App:
     source: HubSpotSource
     config: Config
 
+    login: JwtBearerLogin | None = None
+
     def close(self) -> None:
         self.sink.close()
         self.store.close()
+        if self.login is not None:
+            self.login.close()
 
 
 def build_app(
@@ -103,10 +121,27 @@ def build_app(
     """Wire the adapters the settings name into a pipeline (files are validated first)."""
     require_endpoints(settings)
     config = config or load_config(settings.mappings_dir)
+    salesforce = settings.salesforce
+    login = None
+    if salesforce.uses_jwt:
+        login = JwtBearerLogin(
+            salesforce,
+            RetryPolicy("salesforce-login", settings.retry, sleep=sleep),
+            session=build_session(str(salesforce.ca_bundle) if salesforce.ca_bundle else None),
+            clock=clock,
+        )
+        token = login()
+        salesforce = salesforce.model_copy(
+            update={
+                "instance_url": salesforce.instance_url or login.instance_url,
+                "access_token": SecretStr(token),
+            }
+        )
+        token_provider = token_provider or login
     store = open_store(settings.state_url)
     source = HubSpotSource(settings.hubspot, RetryPolicy("hubspot", settings.retry, sleep=sleep))
     sink = SalesforceSink(
-        settings.salesforce,
+        salesforce,
         RetryPolicy("salesforce", settings.retry, sleep=sleep),
         external_id_field=config.mapping.external_id_field,
         object_name=config.mapping.target_object,
@@ -124,4 +159,4 @@ def build_app(
         sleep=sleep,
         stop=stop,
     )
-    return App(pipeline=pipeline, store=store, sink=sink, source=source, config=config)
+    return App(pipeline=pipeline, store=store, sink=sink, source=source, config=config, login=login)

@@ -19,8 +19,14 @@ import click
 
 from crmbridge import reports
 from crmbridge.bootstrap import build_app, load_config
-from crmbridge.daemon import EXIT_CONFIG, install_signal_handlers, run_loop
-from crmbridge.errors import ConfigError
+from crmbridge.daemon import (
+    EXIT_CONFIG,
+    EXIT_FATAL,
+    EXIT_STOPPED_EARLY,
+    install_signal_handlers,
+    run_loop,
+)
+from crmbridge.errors import ConfigError, FatalApiError, RetryableApiError
 from crmbridge.logs import configure_logging
 from crmbridge.ports import RejectFilter
 from crmbridge.settings import Settings, load_settings
@@ -58,7 +64,13 @@ def _run(once: bool) -> None:
     stop = threading.Event()
     install_signal_handlers(stop)
     with _config_errors():
-        app = build_app(settings, stop=stop)
+        try:
+            app = build_app(settings, stop=stop)
+        except (FatalApiError, RetryableApiError) as exc:
+            click.echo(f"crmbridge: cannot start: {exc}", err=True)
+            raise SystemExit(
+                EXIT_FATAL if isinstance(exc, FatalApiError) else EXIT_STOPPED_EARLY
+            ) from None
         try:
             code = run_loop(
                 app.pipeline,

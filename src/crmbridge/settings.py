@@ -41,6 +41,11 @@ class HubSpotSettings(BaseModel):
 class SalesforceSettings(BaseModel):
     instance_url: str | None = None
     access_token: SecretStr | None = None
+    #: OAuth 2.0 JWT bearer login (a connected app): new tokens whenever a session expires.
+    login_url: str = "https://login.salesforce.com"
+    consumer_key: str | None = None
+    username: str | None = None
+    private_key_file: Path | None = None
     api_version: str = "59.0"
     ca_bundle: Path | None = None
     batch_size: int = Field(default=200, ge=1, le=200)
@@ -51,7 +56,12 @@ class SalesforceSettings(BaseModel):
     connect_timeout_s: float = Field(default=5.0, gt=0)
     read_timeout_s: float = Field(default=120.0, gt=0)
 
-    @field_validator("instance_url")
+    @property
+    def uses_jwt(self) -> bool:
+        """True when the JWT bearer settings are all set (they replace ACCESS_TOKEN)."""
+        return bool(self.consumer_key and self.username and self.private_key_file)
+
+    @field_validator("instance_url", "login_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -99,15 +109,6 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(default=300.0, gt=0)
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-    @property
-    def endpoints_configured(self) -> bool:
-        """True when both systems have an endpoint and a token (no simulator needed)."""
-        return bool(
-            self.hubspot.access_token
-            and self.salesforce.instance_url
-            and self.salesforce.access_token
-        )
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with every secret shown as ``**********``."""

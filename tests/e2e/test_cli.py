@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crmbridge.sandbox.runtime import Sandbox
 
@@ -234,3 +236,37 @@ def test_reading_a_missing_state_store_says_where_it_looked(tmp_path: Path) -> N
     assert str(tmp_path / "crmbridge.db") in result.stderr
     assert "hint:" in result.stderr
     assert not (tmp_path / "crmbridge.db").exists()
+
+
+def test_refused_jwt_login_exits_3_with_salesforce_reason(
+    box: Sandbox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A JWT login Salesforce refuses stops `sync` at start with exit 3 and its description."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "app.key"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    box.salesforce.oauth.register("cli-key", public)  # nobody pre-authorised
+    env = {k: v for k, v in env.items() if not k.startswith("CRMBRIDGE_SALESFORCE__")}
+    env.update(
+        {
+            "CRMBRIDGE_SALESFORCE__LOGIN_URL": box.salesforce_url,
+            "CRMBRIDGE_SALESFORCE__CONSUMER_KEY": "cli-key",
+            "CRMBRIDGE_SALESFORCE__USERNAME": "ops@acme.example",
+            "CRMBRIDGE_SALESFORCE__PRIVATE_KEY_FILE": str(key_file),
+            "CRMBRIDGE_SALESFORCE__CA_BUNDLE": box.salesforce.ca_path,
+        }
+    )
+    result = crmbridge("sync", "--once", env=env, cwd=tmp_path)
+    assert result.returncode == 3
+    assert "cannot start" in result.stderr
+    assert "user hasn't approved this consumer" in result.stderr
+    assert "Traceback" not in result.stderr

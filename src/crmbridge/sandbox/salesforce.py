@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlencode
 
+from crmbridge.sandbox._salesforce_oauth import TOKEN_PATH, TokenEndpoint
 from crmbridge.sandbox._salesforce_org import (
     DEFAULT_OWNER_ID,
     LEAD_QUEUE_ID,
@@ -212,6 +213,8 @@ class SalesforceSimulator(LeadRoutes, Served):
         self._cursor_number = 0
         self._ca: LocalCA = make_local_ca(ca_dir if ca_dir is not None else _process_ca_dir())
         self._server: SimulatorServer | None = None
+        #: JWT bearer logins: ``sim.oauth.register(consumer_key, public_pem, "user@org")``.
+        self.oauth = TokenEndpoint(issue=self.issue_token, instance_url=lambda: self.url)
         self._routes = self._route_table()
 
     # -- lifecycle
@@ -351,6 +354,9 @@ class SalesforceSimulator(LeadRoutes, Served):
     # -- dispatch
 
     def _handle(self, request: Request) -> Response:
+        if request.path.rstrip("/") == TOKEN_PATH:
+            self.calls.record(f"{request.method} {TOKEN_PATH}")
+            return self.faults.take(request) or self.oauth.handle(request)
         if request.path.rstrip("/") == "/services/data":
             self.calls.record(f"{request.method} /services/data")
             return self.faults.take(request) or Response(200, self._versions())

@@ -101,15 +101,18 @@ class SalesforceSink:
         object_name: str = "Lead",
         token_provider: TokenProvider | None = None,
     ) -> None:
-        if not settings.instance_url or not settings.access_token:
-            raise ValueError("Salesforce instance_url and access_token are required")
+        if not settings.instance_url:
+            raise ValueError("Salesforce instance_url is required")
+        configured = settings.access_token.get_secret_value() if settings.access_token else ""
+        if not configured and token_provider is None:
+            raise ValueError("a Salesforce access token or a token provider is required")
         self._settings = settings
         self._retry = retry
         self._object = object_name
         self._external_id = external_id_field
-        configured = settings.access_token.get_secret_value()
+        # Without a login flow the configured token is all there is: renewal yields the same.
         self._token_provider: TokenProvider = token_provider or (lambda: configured)
-        self._token = self._token_provider()
+        self._token = configured or self._token_provider()
         self._session = build_session(str(settings.ca_bundle) if settings.ca_bundle else None)
         # simple-salesforce's exceptions drop the response headers: keep Retry-After here.
         self._retry_after_s: float | None = None
