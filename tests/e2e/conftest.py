@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from crmbridge.bootstrap import App, build_app
@@ -31,6 +33,33 @@ QUALIFIED = {
     "timeline_days": "90",
     "lifecyclestage": "marketingqualifiedlead",
 }
+
+
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def set_env_ca_bundles(monkeypatch: pytest.MonkeyPatch, *, present: bool) -> None:
+    """Set (or remove) REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE, which override trust in requests."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        if present:
+            monkeypatch.setenv(name, SYSTEM_BUNDLE)
+        else:
+            monkeypatch.delenv(name, raising=False)
+
+
+def write_rsa_key(path: Path) -> bytes:
+    """Write a new RSA private key (PEM) to ``path``; return its public key (PEM)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 class Clock:

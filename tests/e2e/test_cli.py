@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crmbridge.sandbox.runtime import Sandbox
+
+from .conftest import write_rsa_key
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 120
@@ -242,18 +242,8 @@ def test_refused_jwt_login_exits_3_with_salesforce_reason(
     box: Sandbox, env: dict[str, str], tmp_path: Path
 ) -> None:
     """A JWT login Salesforce refuses stops `sync` at start with exit 3 and its description."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     key_file = tmp_path / "app.key"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    public = write_rsa_key(key_file)
     box.salesforce.oauth.register("cli-key", public)  # nobody pre-authorised
     env = {k: v for k, v in env.items() if not k.startswith("CRMBRIDGE_SALESFORCE__")}
     env.update(

@@ -16,7 +16,7 @@ from crmbridge.sandbox.tls import make_local_ca
 from crmbridge.settings import HubSpotSettings, RetrySettings
 from crmbridge.sources.hubspot import HubSpotSource, SearchPacer
 
-from .conftest import T0_MS, Clock
+from .conftest import T0_MS, Clock, set_env_ca_bundles
 
 PROPS = frozenset({"email", "lastname"})
 
@@ -181,11 +181,7 @@ def test_hubspot_over_https_trusts_the_configured_ca(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env_bundle: bool
 ) -> None:
     """CRMBRIDGE_HUBSPOT__CA_BUNDLE is what the client trusts, with or without the env bundles."""
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        if env_bundle:
-            monkeypatch.setenv(name, "/etc/ssl/certs/ca-certificates.crt")
-        else:
-            monkeypatch.delenv(name, raising=False)
+    set_env_ca_bundles(monkeypatch, present=env_bundle)
     ca = make_local_ca(tmp_path)
     clock = Clock()
     portal = HubSpotPortal(clock_ms=clock.ms)

@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crmbridge.bootstrap import build_app, require_endpoints
 from crmbridge.errors import AuthenticationError, ConfigError
 from crmbridge.settings import SalesforceSettings, Settings
 
-from .conftest import World
+from .conftest import World, write_rsa_key
 
 CONSUMER_KEY = "3MVG9sandbox.consumer.key"
 USER = "integration@acme.example"
@@ -20,19 +18,8 @@ USER = "integration@acme.example"
 
 @pytest.fixture(scope="module")
 def key_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path = tmp_path_factory.mktemp("keys") / "connected-app.key"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return path, public
+    return path, write_rsa_key(path)
 
 
 @pytest.fixture(autouse=True)
@@ -105,13 +92,7 @@ def test_wrong_key_is_refused(world: World, key_pair: tuple[Path, bytes], tmp_pa
     _, public = key_pair
     world.salesforce.oauth.register(CONSUMER_KEY, public, USER)
     other = tmp_path / "other.key"
-    other.write_bytes(
-        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    write_rsa_key(other)
     with pytest.raises(AuthenticationError, match="invalid assertion"):
         build_app(jwt_settings(world, other), clock=world.clock.s)
 

@@ -9,7 +9,7 @@ from crmbridge.ports import RejectFilter
 from crmbridge.sandbox._server import Fault, Response
 from crmbridge.sandbox.seed import seed_portal
 
-from .conftest import World
+from .conftest import World, set_env_ca_bundles
 
 
 def test_qualified_lead_is_created_with_mapped_fields(world: World) -> None:
@@ -390,11 +390,7 @@ def test_salesforce_ca_is_pinned_whatever_the_environment_says(
     world: World, monkeypatch: pytest.MonkeyPatch, env_bundle: bool
 ) -> None:
     """The configured CA bundle is trusted with REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE set or unset."""
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        if env_bundle:
-            monkeypatch.setenv(name, "/etc/ssl/certs/ca-certificates.crt")
-        else:
-            monkeypatch.delenv(name, raising=False)
+    set_env_ca_bundles(monkeypatch, present=env_bundle)
     contact = world.add()
     summary = world.sync()
     assert summary.stopped_early is None
