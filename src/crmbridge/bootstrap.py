@@ -130,7 +130,11 @@ def build_app(
             session=build_session(str(salesforce.ca_bundle) if salesforce.ca_bundle else None),
             clock=clock,
         )
-        token = login()
+        try:
+            token = login()
+        except BaseException:
+            login.close()
+            raise
         salesforce = salesforce.model_copy(
             update={
                 "instance_url": salesforce.instance_url or login.instance_url,
