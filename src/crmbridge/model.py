@@ -257,7 +257,6 @@ class PassSummary:
     parked: int = 0
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
-    failed: int = 0
     hubspot_calls: int = 0
     salesforce_calls: int = 0
     stopped_early: str | None = None
