@@ -113,6 +113,7 @@ class SyncPipeline:
         summary = PassSummary()
         hubspot_before, salesforce_before = self.source.calls, self.sink.calls
         try:
+            self.sink.start_pass()
             schema = self._schema_for_pass()
             self._retry_parked(summary)
             self._pull_and_push(schema, summary)

@@ -38,6 +38,10 @@ class LeadSink(Protocol):
 
     calls: int
 
+    def start_pass(self) -> None:
+        """Refresh what must be current at the start of a pass (e.g. the API budget)."""
+        ...
+
     def describe(self) -> ObjectSchema:
         """The target object's fields (one API call)."""
         ...

@@ -68,6 +68,9 @@ class FakeLeadSink:
     calls: int = 0
     batches: list[int] = field(default_factory=list)
 
+    def start_pass(self) -> None:
+        """Nothing to refresh: the fake has no budget."""
+
     def describe(self) -> ObjectSchema:
         self.calls += 1
         return self.schema

@@ -268,6 +268,21 @@ def test_reserve_of_the_daily_budget_is_left_to_people(world: World) -> None:
     assert world.upsert_calls() == 0
 
 
+def test_pushing_resumes_when_the_budget_recovers(world: World) -> None:
+    """After stopping at the reserve, a later pass checks the budget again and syncs."""
+    contact = world.add()
+    world.salesforce.set_api_usage(world.salesforce.api_usage[1] - 100)
+    first = world.sync()
+    assert first.stopped_early is not None
+    world.salesforce.set_api_usage(1_000)  # the rolling 24 h window moved on
+    second = world.sync()
+    assert second.stopped_early is None
+    assert second.created == 1
+    assert world.lead(contact) is not None
+    # One call to re-read the budget, then the push.
+    assert world.salesforce.calls.count("GET /limits") == 1
+
+
 def test_expired_session_is_renewed_once_and_replayed(world: World) -> None:
     """A 401 INVALID_SESSION_ID mid-run gets a new token and one replay; nothing is lost."""
     world.add()

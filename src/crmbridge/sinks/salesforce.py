@@ -142,13 +142,30 @@ class SalesforceSink:
         usage = (self._sf.api_usage or {}).get("api-usage")
         return (int(usage.used), int(usage.total)) if usage else None
 
-    def _check_budget(self) -> None:
+    def _over_budget(self) -> bool:
         usage = self.api_usage
         if usage is None:
-            return
+            return False
         used, total = usage
-        allowed = total * (1 - self._settings.reserve_fraction)
-        if total and used >= allowed:
+        return bool(total) and used >= total * (1 - self._settings.reserve_fraction)
+
+    def start_pass(self) -> None:
+        """Re-read the daily budget when the last figure said it was spent (one ``limits``
+        call), so a paused daemon resumes once the rolling 24-hour window frees budget."""
+        if not self._over_budget():
+            return
+        self.calls += 1
+        try:
+            # Its Sforce-Limit-Info header refreshes api_usage (the figure the check reads).
+            self._sf.restful("limits", timeout=self._timeout)
+        except SalesforceError as exc:
+            raise translate_salesforce_error(exc, retry_after_s=self._retry_after_s) from None
+        except requests.exceptions.RequestException as exc:
+            raise RetryableApiError(SYSTEM, f"connection failed: {exc}") from None
+
+    def _check_budget(self) -> None:
+        if self._over_budget():
+            used, total = self.api_usage or (0, 0)
             raise BudgetExhaustedError(
                 SYSTEM,
                 f"daily API budget at {used}/{total}; the last "
