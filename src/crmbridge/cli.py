@@ -30,7 +30,7 @@ from crmbridge.errors import ConfigError, FatalApiError, RetryableApiError
 from crmbridge.logs import configure_logging
 from crmbridge.ports import RejectFilter
 from crmbridge.settings import Settings, load_settings
-from crmbridge.state import open_store
+from crmbridge.state import open_store, sqlite_path
 from crmbridge.state.sqlite import SQLiteStateStore
 
 
@@ -58,9 +58,14 @@ def main() -> None:
 
 
 # -- syncing ------------------------------------------------------------------------------------
-def _run(once: bool) -> None:
+def _run(once: bool, *, dry_run: bool = False) -> None:
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
+    if dry_run and settings.state_url.startswith("sqlite:"):
+        with _config_errors():
+            if not sqlite_path(settings.state_url).exists():
+                # Nothing synced yet: judge from the start without creating a state file.
+                settings = settings.model_copy(update={"state_url": "sqlite:///:memory:"})
     stop = threading.Event()
     install_signal_handlers(stop)
     with _config_errors():
@@ -76,8 +81,11 @@ def _run(once: bool) -> None:
                 app.pipeline,
                 poll_interval_s=settings.poll_interval_s,
                 stop=stop,
-                once=once,
-                on_pass=(lambda s: click.echo(reports.summary_text(s))) if once else None,
+                once=once or dry_run,
+                dry_run=dry_run,
+                on_pass=(lambda s: click.echo(reports.summary_text(s)))
+                if once or dry_run
+                else None,
             )
         finally:
             app.close()
@@ -92,9 +100,15 @@ def run() -> None:
 
 @main.command()
 @click.option("--once", is_flag=True, help="Run one pass and exit (without it: like `run`).")
-def sync(once: bool) -> None:
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Judge what changed and count what would be created, updated or rejected; "
+    "push nothing, write no state (implies --once).",
+)
+def sync(once: bool, dry_run: bool) -> None:
     """Sync HubSpot contacts to Salesforce Leads through the qualification gate."""
-    _run(once=once)
+    _run(once=once, dry_run=dry_run)
 
 
 @main.command()

@@ -52,13 +52,14 @@ def run_loop(
     poll_interval_s: float,
     stop: threading.Event,
     once: bool = False,
+    dry_run: bool = False,
     on_pass: Callable[[PassSummary], None] | None = None,
 ) -> int:
     """Run passes until ``stop`` is set (or once); return the process exit code."""
     crashes = 0
     while True:
         try:
-            summary = pipeline.run_pass()
+            summary = pipeline.run_pass(dry_run=dry_run)
         except ConfigError:
             raise  # a person must fix a file or a setting: the caller prints it and exits 2
         except Exception:
@@ -96,4 +97,5 @@ def summary_fields(summary: PassSummary) -> dict[str, object]:
         "salesforce_calls": summary.salesforce_calls,
         "stopped_early": summary.stopped_early,
         "interrupted": summary.interrupted,
+        "dry_run": summary.dry_run,
     }

@@ -264,6 +264,8 @@ class PassSummary:
     fatal: bool = False
     #: True when a stop was requested (SIGTERM/SIGINT) and the pass ended after a page.
     interrupted: bool = False
+    #: True for a dry run: the counts say what a pass would do; nothing was written.
+    dry_run: bool = False
 
     def count_reject(self, reasons: tuple[Reason, ...]) -> None:
         """Count one rejected lead, and each of its reasons under the criterion it names."""

@@ -108,15 +108,22 @@ class SyncPipeline:
         self._schema_at = 0.0
 
     # -- a pass -----------------------------------------------------------------------------
-    def run_pass(self) -> PassSummary:
-        """Run one pass and return its summary; fatal errors are recorded in ``stopped_early``."""
-        summary = PassSummary()
+    def run_pass(self, *, dry_run: bool = False) -> PassSummary:
+        """Run one pass and return its summary; fatal errors are recorded in ``stopped_early``.
+
+        ``dry_run`` reads HubSpot and the Salesforce describe, judges every contact as a real
+        pass would, and counts what would be created, updated or rejected, but pushes nothing
+        and writes nothing to the state store."""
+        summary = PassSummary(dry_run=dry_run)
         hubspot_before, salesforce_before = self.source.calls, self.sink.calls
         try:
             self.sink.start_pass()
             schema = self._schema_for_pass()
-            self._retry_parked(summary)
-            self._pull_and_push(schema, summary)
+            if dry_run:
+                self._judge_only(schema, summary)
+            else:
+                self._retry_parked(summary)
+                self._pull_and_push(schema, summary)
         except (FatalApiError, RetryableApiError, RequestRejectedError) as exc:
             summary.stopped_early = f"{type(exc).__name__}: {exc}"
             summary.fatal = isinstance(exc, FatalApiError) and not isinstance(
@@ -167,6 +174,28 @@ class SyncPipeline:
                 break
         self._flush(buffer, full_batches_only=False)
         self._commit_ready(works, summary)
+
+    def _judge_only(self, schema: ObjectSchema, summary: PassSummary) -> None:
+        """The dry run: every page judged and counted, nothing pushed, nothing committed."""
+        cursor = self.store.get_cursor(self.stream)
+        until_ms = int((self.clock() - self.index_lag_s) * 1000)
+        if until_ms <= cursor.modified_at_ms:
+            return
+        properties = self.mapping.source_properties | self.rules.source_properties
+        for page in self.source.pull(cursor, until_ms, properties):
+            summary.pulled += len(page.contacts)
+            settled, to_push = self.judge_page(page.contacts, schema)
+            _count(summary, settled)
+            known = self.store.ledger([d.contact_id for d in to_push])
+            for decision in to_push:
+                entry = known.get(decision.contact_id)
+                if entry is not None and entry.salesforce_id:
+                    summary.updated += 1
+                else:
+                    summary.created += 1
+            if self.stop.is_set():
+                summary.interrupted = True
+                return
 
     def _flush(self, buffer: list[tuple[_PageWork, Decision]], *, full_batches_only: bool) -> None:
         """Push buffered leads in full batches, and the remainder unless told not to."""

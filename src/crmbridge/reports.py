@@ -21,14 +21,16 @@ def _ms_to_iso(ms: int) -> str:
 
 def summary_text(summary: PassSummary, *, elapsed_s: float | None = None) -> str:
     """The end-of-pass summary: pulled / created / updated / rejected by reason / failed."""
+    verb = "would be " if summary.dry_run else "synced: "
     rows = [
         ("pulled from HubSpot", summary.pulled),
-        ("synced: created", summary.created),
-        ("synced: updated", summary.updated),
+        (f"{verb}created", summary.created),
+        (f"{verb}updated", summary.updated),
         ("unchanged (not pushed)", summary.unchanged),
-        ("rejected", summary.rejected),
+        ("would be rejected" if summary.dry_run else "rejected", summary.rejected),
     ]
-    lines = ["Pass summary" + (f" ({elapsed_s:.1f} s)" if elapsed_s is not None else "")]
+    title = "Dry run: nothing pushed, nothing written" if summary.dry_run else "Pass summary"
+    lines = [title + (f" ({elapsed_s:.1f} s)" if elapsed_s is not None else "")]
     lines += [f"  {label:<26}{value:>7}" for label, value in rows]
     for reason, count in sorted(summary.rejected_by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
         lines.append(f"    {reason:<24}{count:>7}")

@@ -79,6 +79,19 @@ def test_sync_once_prints_a_summary_matching_salesforce(
     assert count_line(out, "pulled from HubSpot") == created + count_line(out, "rejected")
 
 
+def test_dry_run_prints_predictions_and_creates_no_state(
+    box: Sandbox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`sync --dry-run` prints what would happen, pushes nothing and creates no state file."""
+    result = crmbridge("sync", "--dry-run", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Dry run: nothing pushed, nothing written" in result.stdout
+    assert count_line(result.stdout, "would be created") > 0
+    assert count_line(result.stdout, "would be rejected") > 0
+    assert box.salesforce.org.leads == []
+    assert not (tmp_path / "state.db").exists()
+
+
 def test_second_sync_pushes_nothing(box: Sandbox, env: dict[str, str], tmp_path: Path) -> None:
     """Running `sync --once` again makes no Salesforce upsert."""
     assert crmbridge("sync", "--once", env=env, cwd=tmp_path).returncode == 0

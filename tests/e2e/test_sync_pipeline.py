@@ -46,6 +46,29 @@ def test_unqualified_lead_is_rejected_with_one_reason_per_criterion(world: World
     assert record.decision.inputs["budget"] == "30000"
 
 
+def test_dry_run_counts_what_a_pass_would_do_and_writes_nothing(world: World) -> None:
+    """A dry run predicts the real pass's counts, pushes nothing and leaves no state behind."""
+    for _ in range(3):
+        world.add()
+    for _ in range(2):
+        world.add(budget="10")
+    dry = world.app.pipeline.run_pass(dry_run=True)
+    assert (dry.pulled, dry.created, dry.updated, dry.rejected) == (5, 3, 0, 2)
+    assert dry.rejected_by_reason == {"budget": 2}
+    assert world.upsert_calls() == 0
+    store = world.app.store
+    assert store.get_cursor("hubspot.contacts").modified_at_ms == 0
+    assert store.count_rejects(RejectFilter(include_resolved=True)) == 0
+    real = world.sync()
+    assert (real.created, real.rejected) == (dry.created, dry.rejected)
+    synced = store.contacts_with_status("synced", limit=1)[0]
+    world.edit(synced, jobtitle="CEO")
+    world.clock.advance(61)
+    again = world.app.pipeline.run_pass(dry_run=True)
+    assert (again.created, again.updated) == (0, 1)
+    assert world.upsert_calls() == 1
+
+
 def test_second_run_pushes_nothing(world: World) -> None:
     """Re-running with no change in HubSpot makes no Salesforce upsert and pulls nothing."""
     for _ in range(5):
