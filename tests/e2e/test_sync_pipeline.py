@@ -108,6 +108,18 @@ def test_no_op_bump_in_hubspot_costs_no_push(world: World) -> None:
     assert world.upsert_calls() == upserts
 
 
+def test_activity_bump_on_a_rejected_contact_adds_no_reject(world: World) -> None:
+    """HubSpot bumping lastmodifieddate with nothing judged changed leaves one open reject."""
+    contact = world.add(budget="10")
+    world.sync()
+    world.edit(contact)  # activity: the timestamp moves, no property the rules read changes
+    summary = world.sync()
+    assert summary.pulled == 1
+    store = world.app.store
+    assert len(store.decisions_of(contact)) == 1
+    assert store.count_rejects(RejectFilter(include_resolved=True)) == 1
+
+
 def test_rejected_contact_that_now_qualifies_is_synced(world: World) -> None:
     """A rejected lead edited to meet every criterion is pushed, and its reject resolved."""
     contact = world.add(budget="TBD")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from crmbridge.errors import ConfigError
 from crmbridge.model import Cursor, Decision, Outcome, Reason, RejectStage
 from crmbridge.ports import RejectFilter
 from crmbridge.state import open_store, sqlite_path
-from crmbridge.state.sqlite import SQLiteStateStore
+from crmbridge.state.sqlite import MIGRATIONS, SQLiteStateStore
 
 STREAM = "hubspot.contacts"
 
@@ -109,9 +110,10 @@ def test_sync_resolves_earlier_rejects(store: SQLiteStateStore) -> None:
 
 
 def test_new_reject_supersedes_the_old_one(store: SQLiteStateStore) -> None:
-    """A contact rejected twice has one open reject: the newest."""
+    """A contact rejected again on changed data has one open reject: the newest."""
     store.commit_page(STREAM, [decision("1", Outcome.REJECTED)], None)
-    store.commit_page(STREAM, [decision("1", Outcome.REJECTED, modified_at_ms=2_000)], None)
+    changed = decision("1", Outcome.REJECTED, modified_at_ms=2_000, inputs={"budget": "20000"})
+    store.commit_page(STREAM, [changed], None)
     open_rejects = store.rejects(RejectFilter())
     assert [r.decision.modified_at_ms for r in open_rejects] == [2_000]
     assert store.count_rejects(RejectFilter(include_resolved=True)) == 2
@@ -164,3 +166,49 @@ def test_unsupported_state_url_is_a_config_error() -> None:
     """An unknown scheme names the variable and the supported form."""
     with pytest.raises(ConfigError, match="CRMBRIDGE_STATE_URL"):
         open_store("mysql://x")
+
+
+def test_identical_rejudgement_adds_no_row(store: SQLiteStateStore) -> None:
+    """The same verdict on the same data (only lastmodifieddate moved) is stored once."""
+    first = decision("1", Outcome.REJECTED, inputs={"budget": "30000", "lastmodifieddate": "a"})
+    bumped = decision(
+        "1",
+        Outcome.REJECTED,
+        modified_at_ms=9_000,
+        inputs={"budget": "30000", "lastmodifieddate": "b"},
+    )
+    store.commit_page(STREAM, [first], None)
+    store.commit_page(STREAM, [bumped], None)
+    assert len(store.decisions_of("1")) == 1
+    assert store.count_rejects(RejectFilter()) == 1
+    assert store.ledger(["1"])["1"].modified_at_ms == 9_000
+
+
+def test_new_rule_version_is_a_new_decision(store: SQLiteStateStore) -> None:
+    """The same data judged under another rule-set version is stored as a new decision."""
+    store.commit_page(STREAM, [decision("1", Outcome.REJECTED)], None)
+    store.commit_page(STREAM, [decision("1", Outcome.REJECTED, rule_set_version="v2")], None)
+    assert [d.rule_set_version for d in store.decisions_of("1")] == ["v1", "v2"]
+
+
+def test_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
+    """A store written by schema version 1 opens at the latest version with its data."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(
+        "INSERT INTO ledger VALUES ('7', 'synced', 5, 'h', '00Q000000000007AAA', 'v1', 'now')"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    migrated = SQLiteStateStore(path)
+    try:
+        assert migrated.schema_version == len(MIGRATIONS)
+        assert migrated.ledger(["7"])["7"].salesforce_id == "00Q000000000007AAA"
+        migrated.commit_page(STREAM, [decision("7", Outcome.UPDATED)], Cursor(6, 7))
+        assert migrated.get_cursor(STREAM) == Cursor(6, 7)
+    finally:
+        migrated.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -18,6 +19,23 @@ class Row(Protocol):
 def dumps(value: Any) -> str:
     """Canonical JSON: sorted keys, no spaces, UTF-8 kept as is."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+#: Inputs that change on every HubSpot write whatever changed: not part of what was judged.
+VOLATILE_INPUTS = frozenset({"lastmodifieddate"})
+
+
+def fingerprint(decision: Decision) -> str:
+    """What makes two decisions the same verdict on the same data (the timestamp left out)."""
+    judged = {
+        "version": decision.rule_set_version,
+        "outcome": decision.outcome.value,
+        "stage": decision.stage.value if decision.stage else None,
+        "reasons": [r.to_json() for r in decision.reasons],
+        "inputs": {k: v for k, v in decision.inputs.items() if k not in VOLATILE_INPUTS},
+        "payload": decision.payload_hash,
+    }
+    return hashlib.sha256(dumps(judged).encode("utf-8")).hexdigest()
 
 
 def criterion_from_json(data: Mapping[str, Any]) -> CriterionResult:

@@ -16,7 +16,7 @@ from typing import Any
 
 from crmbridge.model import Cursor, Decision, Outcome
 from crmbridge.ports import LedgerEntry, ParkedLead, RejectFilter, RejectRecord
-from crmbridge.state.codec import decision_columns, decision_from_row, dumps
+from crmbridge.state.codec import decision_columns, decision_from_row, dumps, fingerprint
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -64,7 +64,15 @@ MIGRATIONS: tuple[str, ...] = (
         parked_at TEXT NOT NULL
     );
     """,
+    # 2: the ledger remembers the last verdict, so an identical re-judgement (HubSpot bumps
+    # lastmodifieddate on e-mail opens and other activity) adds no decision row.
+    """
+    ALTER TABLE ledger ADD COLUMN fingerprint TEXT;
+    """,
 )
+
+#: Outcomes whose identical repetition is not stored again (a push always is).
+_DEDUPED = frozenset({Outcome.REJECTED, Outcome.UNCHANGED})
 
 #: Outcomes that settle a contact: earlier open rejects of it are resolved by them.
 _SETTLING = {Outcome.CREATED: "synced", Outcome.UPDATED: "synced", Outcome.UNCHANGED: "synced"}
@@ -158,6 +166,15 @@ class SQLiteStateStore:
         self._conn.execute("COMMIT")
 
     def _write_decision(self, decision: Decision, now: str) -> None:
+        verdict = fingerprint(decision)
+        if decision.outcome in _DEDUPED:
+            same = self._conn.execute(
+                "UPDATE ledger SET modified_at_ms = ?, updated_at = ?"
+                " WHERE contact_id = ? AND fingerprint = ?",
+                (decision.modified_at_ms, now, decision.contact_id, verdict),
+            )
+            if same.rowcount:
+                return  # the same verdict on the same data is already on record
         columns = decision_columns(decision)
         columns["decided_at"] = now
         names = ", ".join(columns)
@@ -205,11 +222,12 @@ class SQLiteStateStore:
             salesforce_id = salesforce_id or previous["salesforce_id"]
         self._conn.execute(
             "INSERT INTO ledger (contact_id, status, modified_at_ms, payload_hash, salesforce_id,"
-            " rule_set_version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " rule_set_version, updated_at, fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (contact_id) DO UPDATE SET status = excluded.status,"
             " modified_at_ms = excluded.modified_at_ms, payload_hash = excluded.payload_hash,"
             " salesforce_id = excluded.salesforce_id,"
-            " rule_set_version = excluded.rule_set_version, updated_at = excluded.updated_at",
+            " rule_set_version = excluded.rule_set_version, updated_at = excluded.updated_at,"
+            " fingerprint = excluded.fingerprint",
             (
                 contact,
                 status,
@@ -218,6 +236,7 @@ class SQLiteStateStore:
                 salesforce_id,
                 decision.rule_set_version,
                 now,
+                verdict,
             ),
         )
 
