@@ -18,7 +18,7 @@ import hashlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
@@ -44,7 +44,7 @@ from crmbridge.model import (
     RejectStage,
     SourceContact,
 )
-from crmbridge.ports import LeadSink, LeadSource, LedgerEntry, StateStore
+from crmbridge.ports import LeadSink, LeadSource, LedgerEntry, Page, StateStore
 from crmbridge.retry import Sleeper
 from crmbridge.rules import RuleSet
 from crmbridge.state.codec import dumps
@@ -59,6 +59,16 @@ PARKED_PER_PASS = 1000
 SCHEMA_TTL_S = 3600.0
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass
+class _Judged:
+    """One pulled page, judged: settled decisions, those to push, and the ledger it read."""
+
+    page: Page
+    settled: list[Decision]
+    to_push: list[Decision]
+    ledger: dict[str, LedgerEntry]
 
 
 @dataclass
@@ -147,55 +157,49 @@ class SyncPipeline:
             self._schema, self._schema_at = schema, now
         return self._schema
 
-    def _pull_and_push(self, schema: ObjectSchema, summary: PassSummary) -> None:
-        """Stream pages through the gate; push in full batches across page boundaries, and
-        commit each page (outcomes, then cursor) once every lead of it has its outcome."""
+    def _judged_pages(self, schema: ObjectSchema, summary: PassSummary) -> Iterator[_Judged]:
+        """Pull this pass's window page by page and judge each page; after the caller has
+        handled a page, honour a stop request (the page is never cut in half)."""
         cursor = self.store.get_cursor(self.stream)
         until_ms = int((self.clock() - self.index_lag_s) * 1000)
         if until_ms <= cursor.modified_at_ms:
             return
         properties = self.mapping.source_properties | self.rules.source_properties
-        works: deque[_PageWork] = deque()
-        buffer: list[tuple[_PageWork, Decision]] = []
         for page in self.source.pull(cursor, until_ms, properties):
             summary.pulled += len(page.contacts)
-            settled, to_push = self.judge_page(page.contacts, schema)
-            work = _PageWork(page.cursor, settled, waiting=len(to_push))
-            works.append(work)
-            pending_ids = {d.contact_id for _, d in buffer}
-            if any(d.contact_id in pending_ids for d in to_push):
-                # A contact re-stamped mid-pass: never send one key twice in a request (trap 9).
-                self._flush(buffer, full_batches_only=False)
-            buffer.extend((work, d) for d in to_push)
-            self._flush(buffer, full_batches_only=True)
-            self._commit_ready(works, summary)
+            yield self._judge_page(page, schema)
             if self.stop.is_set():
                 summary.interrupted = True
-                break
+                return
+
+    def _pull_and_push(self, schema: ObjectSchema, summary: PassSummary) -> None:
+        """Stream pages through the gate; push in full batches across page boundaries, and
+        commit each page (outcomes, then cursor) once every lead of it has its outcome."""
+        works: deque[_PageWork] = deque()
+        buffer: list[tuple[_PageWork, Decision]] = []
+        for judged in self._judged_pages(schema, summary):
+            work = _PageWork(judged.page.cursor, judged.settled, waiting=len(judged.to_push))
+            works.append(work)
+            pending_ids = {d.contact_id for _, d in buffer}
+            if any(d.contact_id in pending_ids for d in judged.to_push):
+                # A contact re-stamped mid-pass: never send one key twice in a request (trap 9).
+                self._flush(buffer, full_batches_only=False)
+            buffer.extend((work, d) for d in judged.to_push)
+            self._flush(buffer, full_batches_only=True)
+            self._commit_ready(works, summary)
         self._flush(buffer, full_batches_only=False)
         self._commit_ready(works, summary)
 
     def _judge_only(self, schema: ObjectSchema, summary: PassSummary) -> None:
         """The dry run: every page judged and counted, nothing pushed, nothing committed."""
-        cursor = self.store.get_cursor(self.stream)
-        until_ms = int((self.clock() - self.index_lag_s) * 1000)
-        if until_ms <= cursor.modified_at_ms:
-            return
-        properties = self.mapping.source_properties | self.rules.source_properties
-        for page in self.source.pull(cursor, until_ms, properties):
-            summary.pulled += len(page.contacts)
-            settled, to_push = self.judge_page(page.contacts, schema)
-            _count(summary, settled)
-            known = self.store.ledger([d.contact_id for d in to_push])
-            for decision in to_push:
-                entry = known.get(decision.contact_id)
+        for judged in self._judged_pages(schema, summary):
+            _count(summary, judged.settled)
+            for decision in judged.to_push:
+                entry = judged.ledger.get(decision.contact_id)
                 if entry is not None and entry.salesforce_id:
                     summary.updated += 1
                 else:
                     summary.created += 1
-            if self.stop.is_set():
-                summary.interrupted = True
-                return
 
     def _flush(self, buffer: list[tuple[_PageWork, Decision]], *, full_batches_only: bool) -> None:
         """Push buffered leads in full batches, and the remainder unless told not to."""
@@ -224,18 +228,23 @@ class SyncPipeline:
         self, contacts: Sequence[SourceContact], schema: ObjectSchema
     ) -> tuple[list[Decision], list[Decision]]:
         """Qualify and map one page: (settled decisions, decisions waiting to be pushed)."""
+        judged = self._judge_page(Page(contacts, Cursor()), schema)
+        return judged.settled, judged.to_push
+
+    def _judge_page(self, page: Page, schema: ObjectSchema) -> _Judged:
         newest: dict[str, SourceContact] = {}
-        for contact in contacts:
+        for contact in page.contacts:
             seen = newest.get(contact.id)
             if seen is None or contact.modified_at_ms >= seen.modified_at_ms:
                 newest[contact.id] = contact
         ledger = self.store.ledger(list(newest))
-        settled: list[Decision] = []
-        to_push: list[Decision] = []
+        judged = _Judged(page, [], [], ledger)
         for contact in newest.values():
             decision = self._judge(contact, schema, ledger.get(contact.id))
-            (to_push if decision.outcome is Outcome.CREATED else settled).append(decision)
-        return settled, to_push
+            (judged.to_push if decision.outcome is Outcome.CREATED else judged.settled).append(
+                decision
+            )
+        return judged
 
     def _judge(
         self, contact: SourceContact, schema: ObjectSchema, entry: LedgerEntry | None
