@@ -152,16 +152,9 @@ class SalesforceSink:
     def start_pass(self) -> None:
         """Re-read the daily budget when the last figure said it was spent (one ``limits``
         call), so a paused daemon resumes once the rolling 24-hour window frees budget."""
-        if not self._over_budget():
-            return
-        self.calls += 1
-        try:
+        if self._over_budget():
             # Its Sforce-Limit-Info header refreshes api_usage (the figure the check reads).
-            self._sf.restful("limits", timeout=self._timeout)
-        except SalesforceError as exc:
-            raise translate_salesforce_error(exc, retry_after_s=self._retry_after_s) from None
-        except requests.exceptions.RequestException as exc:
-            raise RetryableApiError(SYSTEM, f"connection failed: {exc}") from None
+            self._restful("limits", check_budget=False)
 
     def _check_budget(self) -> None:
         if self._over_budget():
@@ -174,11 +167,12 @@ class SalesforceSink:
             )
 
     # -- calls ------------------------------------------------------------------------------
-    def _restful(self, path: str, **kwargs: Any) -> Any:
+    def _restful(self, path: str, *, check_budget: bool = True, **kwargs: Any) -> Any:
         """One REST call with retries, one session replay and error translation."""
 
         def _attempt() -> Any:
-            self._check_budget()
+            if check_budget:
+                self._check_budget()
             self.calls += 1
             try:
                 return self._sf.restful(path, timeout=self._timeout, **kwargs)
