@@ -328,17 +328,22 @@ def _retry_after_s(headers: Any) -> float | None:
         return None
 
 
+def _tls_failed(detail: object) -> FatalApiError:
+    """Waiting does not fix trust: a person must set the CA bundle."""
+    return FatalApiError(
+        SYSTEM,
+        f"TLS verification failed ({detail}); set CRMBRIDGE_HUBSPOT__CA_BUNDLE to the CA to trust",
+        code="TLS",
+    )
+
+
 def translate_connection_error(exc: urllib3.exceptions.HTTPError) -> Exception:
-    """A refused certificate is fatal (a person must set the CA bundle); other losses retry."""
+    """A refused certificate is fatal; other connection losses are retried."""
     reason = getattr(exc, "reason", None)
     if isinstance(exc, urllib3.exceptions.SSLError) or isinstance(
         reason, urllib3.exceptions.SSLError
     ):
-        return FatalApiError(
-            SYSTEM,
-            f"TLS verification failed ({exc}); set CRMBRIDGE_HUBSPOT__CA_BUNDLE to the CA to trust",
-            code="TLS",
-        )
+        return _tls_failed(exc)
     return RetryableApiError(SYSTEM, f"connection failed: {exc}")
 
 
@@ -354,8 +359,7 @@ def translate_api_exception(exc: ApiException) -> Exception:  # noqa: PLR0911 - 
     retry_after = _retry_after_s(exc.headers)
     if status == 0:
         if "SSLError" in message or "CERTIFICATE_VERIFY_FAILED" in message:
-            # Waiting does not fix trust: a person must set CRMBRIDGE_HUBSPOT__CA_BUNDLE.
-            return FatalApiError(SYSTEM, f"TLS verification failed: {message}", code="TLS")
+            return _tls_failed(message)
         return RetryableApiError(SYSTEM, message)
     if status == 401:
         return AuthenticationError(SYSTEM, message, code=category)
