@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,47 +53,56 @@ class Harness:
         ]
 
 
+MakeHarness = Callable[..., Harness]
+
+
 @pytest.fixture
-def h() -> Iterator[Harness]:
-    harness = Harness()
-    yield harness
-    harness.sim.stop()
+def make_harness() -> Iterator[MakeHarness]:
+    """Harnesses with their own portal limits or index lag, each stopped after the test."""
+    made: list[Harness] = []
+
+    def _make(limits: HubSpotLimits | None = None, lag_ms: int = 0) -> Harness:
+        made.append(Harness(limits=limits, lag_ms=lag_ms))
+        return made[-1]
+
+    yield _make
+    for harness in made:
+        harness.sim.stop()
+
+
+@pytest.fixture
+def h(make_harness: MakeHarness) -> Harness:
+    return make_harness()
 
 
 def pull_all(source: HubSpotSource, since: Cursor, until_ms: int) -> list[SourceContact]:
     return [c for page in source.pull(since, until_ms, PROPS) for c in page.contacts]
 
 
-def test_pacing_keeps_search_under_the_per_second_limit() -> None:
+def test_pacing_keeps_search_under_the_per_second_limit(make_harness: MakeHarness) -> None:
     """At the default 4 searches a second, a portal limiting search to 5/s never answers 429."""
-    harness = Harness(limits=HubSpotLimits(search_per_s=5))
-    try:
-        for ago in range(3000, 0, -1):
-            harness.add(1, ago_ms=ago * 10)
-        source = harness.source(search_per_s=4.0)
-        contacts = pull_all(source, Cursor(), harness.clock.ms())
-        assert len(contacts) == 3000
-        assert harness.sim.calls.count("POST /crm/v3/objects/contacts/search") == source.calls
-        assert source.calls == 16
-        # Pacing waits, never 429 back-offs: every sleep is the pacer's quarter second.
-        assert harness.slept
-        assert all(s == pytest.approx(0.25) for s in harness.slept)
-    finally:
-        harness.sim.stop()
+    harness = make_harness(limits=HubSpotLimits(search_per_s=5))
+    for ago in range(3000, 0, -1):
+        harness.add(1, ago_ms=ago * 10)
+    source = harness.source(search_per_s=4.0)
+    contacts = pull_all(source, Cursor(), harness.clock.ms())
+    assert len(contacts) == 3000
+    assert harness.sim.calls.count("POST /crm/v3/objects/contacts/search") == source.calls
+    assert source.calls == 16
+    # Pacing waits, never 429 back-offs: every sleep is the pacer's quarter second.
+    assert harness.slept
+    assert all(s == pytest.approx(0.25) for s in harness.slept)
 
 
-def test_unpaced_search_is_throttled_and_retried() -> None:
+def test_unpaced_search_is_throttled_and_retried(make_harness: MakeHarness) -> None:
     """Without pacing, the portal's secondly 429s are retried and nothing is lost."""
-    harness = Harness(limits=HubSpotLimits(search_per_s=2))
-    try:
-        for ago in range(1000, 0, -1):
-            harness.add(1, ago_ms=ago * 10)
-        source = harness.source(search_per_s=1_000_000)
-        contacts = pull_all(source, Cursor(), harness.clock.ms())
-        assert len({c.id for c in contacts}) == 1000
-        assert source.calls > 6  # some calls were answered 429 and repeated
-    finally:
-        harness.sim.stop()
+    harness = make_harness(limits=HubSpotLimits(search_per_s=2))
+    for ago in range(1000, 0, -1):
+        harness.add(1, ago_ms=ago * 10)
+    source = harness.source(search_per_s=1_000_000)
+    contacts = pull_all(source, Cursor(), harness.clock.ms())
+    assert len({c.id for c in contacts}) == 1000
+    assert source.calls > 6  # some calls were answered 429 and repeated
 
 
 def test_each_contact_once_across_shuffled_ties(h: Harness) -> None:
@@ -133,20 +142,17 @@ def test_window_end_excludes_recent_writes(h: Harness) -> None:
     assert sorted(c.id for c in second) == sorted(recent)
 
 
-def test_index_lag_is_covered_by_the_safety_margin() -> None:
+def test_index_lag_is_covered_by_the_safety_margin(make_harness: MakeHarness) -> None:
     """A write not yet in the search index is invisible; the margin keeps the cursor behind it."""
-    harness = Harness(lag_ms=5_000)
-    try:
-        [contact] = harness.add(1, ago_ms=3_000)  # written 3 s ago, indexed after 5 s
-        source = harness.source()
-        assert pull_all(source, Cursor(), harness.clock.ms()) == []  # not indexed yet
-        margin_ms = 60_000
-        assert pull_all(source, Cursor(), harness.clock.ms() - margin_ms) == []
-        harness.clock.advance(61)
-        found = pull_all(source, Cursor(), harness.clock.ms() - margin_ms)
-        assert [c.id for c in found] == [contact]
-    finally:
-        harness.sim.stop()
+    harness = make_harness(lag_ms=5_000)
+    [contact] = harness.add(1, ago_ms=3_000)  # written 3 s ago, indexed after 5 s
+    source = harness.source()
+    assert pull_all(source, Cursor(), harness.clock.ms()) == []  # not indexed yet
+    margin_ms = 60_000
+    assert pull_all(source, Cursor(), harness.clock.ms() - margin_ms) == []
+    harness.clock.advance(61)
+    found = pull_all(source, Cursor(), harness.clock.ms() - margin_ms)
+    assert [c.id for c in found] == [contact]
 
 
 def test_only_requested_properties_are_read(h: Harness) -> None:
