@@ -122,12 +122,8 @@ def _edit_some_contacts(box: Sandbox, store: SQLiteStateStore, echo: Echo) -> li
     rejects = store.rejects(RejectFilter(stage="qualification", limit=200))
     for record in rejects:
         decision = record.decision
-        if (
-            decision.email
-            and "@" in decision.email
-            and decision.email.isascii()
-            and all(decision.inputs.get(name) for name in ("lastname", "company"))
-        ):
+        # Only the rules held it back: its data already maps onto a valid Lead.
+        if not any(r.criterion.startswith("mapping.") for r in decision.reasons):
             box.hubspot.portal.update_contact(decision.contact_id, dict(QUALIFYING_EDIT))
             echo(
                 f"\nEdited contact {decision.contact_id} in HubSpot (was rejected: "
