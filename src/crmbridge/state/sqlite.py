@@ -75,7 +75,7 @@ MIGRATIONS: tuple[str, ...] = (
 _DEDUPED = frozenset({Outcome.REJECTED, Outcome.UNCHANGED})
 
 #: Outcomes that settle a contact: earlier open rejects of it are resolved by them.
-_SETTLING = {Outcome.CREATED: "synced", Outcome.UPDATED: "synced", Outcome.UNCHANGED: "synced"}
+_SETTLING = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED})
 
 
 def _now() -> str:
