@@ -15,6 +15,7 @@ Contract of a pass:
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections import deque
@@ -47,7 +48,6 @@ from crmbridge.model import (
 from crmbridge.ports import LeadSink, LeadSource, LedgerEntry, Page, StateStore
 from crmbridge.retry import Sleeper
 from crmbridge.rules import RuleSet
-from crmbridge.state.codec import dumps
 
 STREAM = "hubspot.contacts"
 #: Rounds of resending rows that failed transiently (locks) inside one pass before parking them.
@@ -81,8 +81,10 @@ class _PageWork:
 
 
 def payload_hash(fields: Mapping[str, object]) -> str:
-    """Stable hash of a mapped payload: unchanged leads are not pushed again."""
-    return hashlib.sha256(dumps(fields).encode("utf-8")).hexdigest()
+    """Stable hash of a mapped payload: unchanged leads are not pushed again. Never raises on
+    text (``surrogatepass``: a lone surrogate still hashes; valid text hashes as it always did)."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class SyncPipeline:

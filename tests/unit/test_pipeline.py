@@ -188,3 +188,16 @@ def test_daemon_loop_gives_up_after_repeated_crashes(make: Make) -> None:
 
     h.pipeline.run_pass = broken  # type: ignore[assignment,method-assign]
     assert run_loop(h.pipeline, poll_interval_s=0, stop=h.stop) == EXIT_FATAL
+
+
+def test_lone_surrogate_in_a_title_syncs_the_whole_page(make: Make) -> None:
+    """A title cut inside an emoji is sent with U+FFFD; the page syncs and the input is kept."""
+    h = make([contact(0, jobtitle="CEO \ud83d"), contact(1), contact(2, company="Acme\x00")])
+    summary = h.pipeline.run_pass()
+    assert summary.stopped_early is None
+    assert summary.created == 2
+    assert summary.rejected_by_reason == {"authority": 1}
+    assert h.sink.leads["1002"]["Company"] == "Acme"
+    [decision] = h.store.decisions_of("1000")
+    assert decision.inputs["jobtitle"] == "CEO \ud83d"
+    assert h.pipeline.run_pass().pulled == 0

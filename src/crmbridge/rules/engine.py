@@ -7,6 +7,8 @@ pass. Contracts:
 * ``evaluate`` never raises on contact data: an empty property fails the criterion with
   ``<name>: no value (HubSpot property "<p>" is empty)``, an unreadable number with
   ``<name>: "TBD" is not a number``; a ``reason`` template words only the comparison failure.
+* Rules read text as the field map sends it (:func:`crmbridge.text.clean_text`: a lone
+  surrogate is U+FFFD, C0 control characters but tab, line feed and carriage return are gone).
 * Every child of a group is evaluated (no short-circuit), so a rejected lead lists every
   criterion it missed.
 * ``version`` is the file's ``version:`` or ``sha256:`` + 12 hex digits of ``content_hash``, the
@@ -45,6 +47,7 @@ from crmbridge.rules.model import (
     RuleSetSpec,
     canonical,
 )
+from crmbridge.text import clean_text
 from crmbridge.yamlfile import Node
 
 __all__ = ["RuleSet", "load_rule_set"]
@@ -147,7 +150,8 @@ class _Leaf:
 
     def evaluate(self, contact: SourceContact) -> CriterionResult:
         raw = contact.get(self.prop)
-        text = raw.strip() if isinstance(raw, str) else ("" if raw is None else str(raw))
+        text = clean_text(raw if isinstance(raw, str) else ("" if raw is None else str(raw)))
+        text = text.strip()
         if not text:
             if self.op is Op.ABSENT:
                 return CriterionResult(self.name, passed=True)
