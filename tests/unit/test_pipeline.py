@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from crmbridge.bootstrap import load_config
 from crmbridge.daemon import EXIT_FATAL, EXIT_OK, run_loop
-from crmbridge.errors import ConfigError
-from crmbridge.model import Cursor, Outcome, PassSummary, RecordError, SourceContact
+from crmbridge.errors import ConfigError, RetryableApiError
+from crmbridge.mapping import FieldMapping
+from crmbridge.model import (
+    Cursor,
+    MappedLead,
+    MapResult,
+    ObjectSchema,
+    Outcome,
+    PassSummary,
+    PushResult,
+    Qualification,
+    RecordError,
+    RejectStage,
+    SourceContact,
+)
 from crmbridge.pipeline import PARKED_MAX_ATTEMPTS, STREAM, SyncPipeline
 from crmbridge.ports import Page, RejectFilter
+from crmbridge.rules import RuleSet
 from crmbridge.state.sqlite import SQLiteStateStore
 from crmbridge.testing import FakeLeadSink, FakeLeadSource, reference_lead_schema
 
@@ -201,3 +216,121 @@ def test_lone_surrogate_in_a_title_syncs_the_whole_page(make: Make) -> None:
     [decision] = h.store.decisions_of("1000")
     assert decision.inputs["jobtitle"] == "CEO \ud83d"
     assert h.pipeline.run_pass().pulled == 0
+
+
+class ExplodingRules(RuleSet):
+    """The shipped rules, except that judging one contact id raises (a bug in a rule)."""
+
+    def __init__(self, base: RuleSet, contact_id: str) -> None:
+        super().__init__(base.spec, source=base.source)
+        self.contact_id = contact_id
+
+    def evaluate(self, contact: SourceContact) -> Qualification:
+        if contact.id == self.contact_id:
+            raise KeyError("budget \ud83d")
+        return super().evaluate(contact)
+
+
+class ExplodingMapping(FieldMapping):
+    """The shipped map, except that mapping one contact id raises (a bug in a transform)."""
+
+    def __init__(self, base: FieldMapping, contact_id: str) -> None:
+        super().__init__(
+            target_object=base.target_object,
+            external_id_field=base.external_id_field,
+            rules=base.rules,
+            stage_map=base.stage_map,
+            options=base.options,
+            locations=base.locations,
+        )
+        self.contact_id = contact_id
+
+    def map(self, contact: SourceContact, schema: ObjectSchema) -> MapResult:
+        if contact.id == self.contact_id:
+            raise ZeroDivisionError("division by zero")
+        return super().map(contact, schema)
+
+
+class ExplodingSink(FakeLeadSink):
+    """A fake sink whose client raises an unexpected (non-crmbridge) error for one contact."""
+
+    bad_id: str = ""
+
+    def upsert(self, leads: Sequence[MappedLead]) -> list[PushResult]:
+        if any(lead.contact_id == self.bad_id for lead in leads):
+            self.calls += 1
+            self.batches.append(len(leads))
+            raise ValueError("Out of range float values are not JSON compliant")
+        return super().upsert(leads)
+
+
+def test_a_rule_that_raises_for_one_contact_rejects_only_that_contact(make: Make) -> None:
+    """An exception while judging one contact is its reject ("internal"); the page syncs."""
+    h = make([contact(i) for i in range(5)])
+    h.pipeline.rules = ExplodingRules(h.pipeline.rules, "1002")
+    with capture_logs() as logs:
+        summary = h.pipeline.run_pass()
+    assert summary.stopped_early is None
+    assert summary.created == 4
+    assert summary.rejected_by_reason == {"internal": 1}
+    assert sorted(h.sink.leads) == ["1000", "1001", "1003", "1004"]
+    [record] = h.store.rejects(RejectFilter(criterion="internal"))
+    assert record.decision.contact_id == "1002"
+    assert record.decision.stage is RejectStage.QUALIFICATION
+    [reason] = record.decision.reasons
+    assert reason.message == "internal error: KeyError: 'budget \\ud83d'"
+    assert reason.code == "INTERNAL"
+    assert record.decision.inputs["jobtitle"] == "CEO"
+    [event] = [e for e in logs if e["event"] == "contact_internal_error"]
+    assert event["contact_id"] == "1002"
+    assert event["exc_info"] is True
+    assert event["log_level"] == "error"
+    assert h.store.get_cursor(STREAM) == Cursor(1_000_004, 1004)
+
+
+def test_a_mapping_that_raises_for_one_contact_rejects_only_that_contact(make: Make) -> None:
+    """An exception while mapping one contact is its reject at the mapping stage."""
+    h = make([contact(i) for i in range(3)])
+    h.pipeline.mapping = ExplodingMapping(h.pipeline.mapping, "1000")
+    summary = h.pipeline.run_pass()
+    assert (summary.created, summary.rejected) == (2, 1)
+    [record] = h.store.rejects(RejectFilter())
+    assert record.decision.stage is RejectStage.MAPPING
+    assert record.decision.qualified
+    assert [r.message for r in record.decision.reasons] == [
+        "internal error: ZeroDivisionError: division by zero"
+    ]
+
+
+def test_a_sink_error_for_one_row_is_isolated_like_a_refused_request(make: Make) -> None:
+    """An unexpected sink exception is split down to the row at fault, which is rejected."""
+    h = make([contact(i) for i in range(8)])
+    sink = ExplodingSink(reference_lead_schema())
+    sink.bad_id = "1005"
+    h.sink = h.pipeline.sink = sink
+    summary = h.pipeline.run_pass()
+    assert summary.created == 7
+    assert summary.rejected_by_reason == {"internal": 1}
+    # 8 failed; 4 ok; 4 failed, 2 failed, 1 ok, 1 failed (the row at fault); 2 ok.
+    assert sink.batches == [8, 4, 4, 2, 1, 1, 2]
+    assert summary.salesforce_calls == 1 + 7  # the describe, then the upserts
+    [record] = h.store.rejects(RejectFilter())
+    assert record.decision.contact_id == "1005"
+    assert record.decision.stage is RejectStage.SALESFORCE
+    assert record.decision.reasons[0].message == (
+        "internal error: ValueError: Out of range float values are not JSON compliant"
+    )
+
+
+def test_crmbridge_errors_from_the_sink_still_stop_the_pass(make: Make) -> None:
+    """A retryable outage is not a row's fault: the pass stops and nothing is rejected."""
+    h = make([contact(i) for i in range(4)])
+
+    def outage(leads: Sequence[MappedLead]) -> list[PushResult]:
+        raise RetryableApiError("salesforce", "connection lost")
+
+    h.sink.upsert = outage  # type: ignore[method-assign]
+    summary = h.pipeline.run_pass()
+    assert summary.stopped_early is not None
+    assert summary.rejected == 0
+    assert h.store.get_cursor(STREAM) == Cursor()
