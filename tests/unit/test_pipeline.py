@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from crmbridge.bootstrap import load_config
-from crmbridge.daemon import EXIT_FATAL, EXIT_OK, run_loop
+from crmbridge.daemon import EXIT_CRASHED, EXIT_FATAL, EXIT_OK, run_loop
 from crmbridge.errors import ConfigError, RetryableApiError
 from crmbridge.mapping import FieldMapping
 from crmbridge.model import (
@@ -194,15 +194,63 @@ def test_daemon_loop_exits_cleanly_when_stopped(make: Make) -> None:
     assert [s.created for s in summaries] == [1]
 
 
-def test_daemon_loop_gives_up_after_repeated_crashes(make: Make) -> None:
-    """A bug that crashes every pass ends the daemon with exit 3 after a bounded number."""
+def test_daemon_retries_crashed_passes_with_bounded_backoff_and_never_exits(make: Make) -> None:
+    """Crashed passes are retried after 30 s, 60 s … capped at 15 min; then a pass runs."""
+    h = make([contact(0)])
+    real_pass = h.pipeline.run_pass
+    crashes = 8
+
+    def flaky(*, dry_run: bool = False) -> PassSummary:
+        nonlocal crashes
+        if crashes:
+            crashes -= 1
+            raise RuntimeError("bug")
+        return real_pass(dry_run=dry_run)
+
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return len(waits) > 8  # the stop request arrives during the wait after the good pass
+
+    h.pipeline.run_pass = flaky  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        code = run_loop(h.pipeline, poll_interval_s=300, stop=h.stop, wait=wait)
+    assert code == EXIT_OK
+    assert waits == [30, 60, 120, 240, 480, 900, 900, 900, 300]
+    assert [e["consecutive"] for e in logs if e["event"] == "pass_crashed"] == list(range(1, 9))
+    assert h.sink.leads
+
+
+def test_a_stop_request_during_the_crash_backoff_ends_the_daemon_cleanly(make: Make) -> None:
+    """SIGTERM while waiting to retry a crashed pass exits 0 at once."""
     h = make([contact(0)])
 
-    def broken() -> None:
+    def broken(*, dry_run: bool = False) -> PassSummary:
         raise RuntimeError("bug")
 
-    h.pipeline.run_pass = broken  # type: ignore[assignment,method-assign]
-    assert run_loop(h.pipeline, poll_interval_s=0, stop=h.stop) == EXIT_FATAL
+    h.pipeline.run_pass = broken  # type: ignore[method-assign]
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return True
+
+    assert run_loop(h.pipeline, poll_interval_s=300, stop=h.stop, wait=wait) == EXIT_OK
+    assert waits == [30]
+
+
+def test_a_crashed_single_pass_exits_4_not_the_credentials_code(make: Make) -> None:
+    """`sync --once` whose pass crashes exits 4 (a bug, cursor kept), never 3."""
+    h = make([contact(0)])
+
+    def broken(*, dry_run: bool = False) -> PassSummary:
+        raise RuntimeError("bug")
+
+    h.pipeline.run_pass = broken  # type: ignore[method-assign]
+    code = run_loop(h.pipeline, poll_interval_s=0, stop=h.stop, once=True)
+    assert code == EXIT_CRASHED == 4
+    assert code != EXIT_FATAL
 
 
 def test_lone_surrogate_in_a_title_syncs_the_whole_page(make: Make) -> None:
