@@ -305,6 +305,27 @@ def test_bad_regex_is_refused_at_load(tmp_path: Path) -> None:
     assert problem.message.startswith('criterion "t": the pattern does not compile: missing )')
 
 
+@pytest.mark.parametrize(
+    ("pattern", "feature"),
+    [(r"(vp)\1", "\\1"), ("^(?=chief)", "(?="), ("(?<!vice )president", "(?<"), (r"cfo\Z", "\\Z")],
+)
+def test_pattern_the_linear_matcher_cannot_run_is_refused(
+    tmp_path: Path, pattern: str, feature: str
+) -> None:
+    """Backreferences and lookaround (fine for Python's re) are refused at their line."""
+    text = criteria(
+        f"  - name: t\n    property: jobtitle\n    op: matches\n    pattern: '{pattern}'\n"
+    )
+    problem = only_problem(tmp_path, text)
+    assert str(problem.location) == at_line(tmp_path, 6)
+    assert problem.message.startswith(
+        'criterion "t": the pattern uses a feature the linear-time matcher (RE2) does not have'
+    )
+    assert feature in problem.message
+    assert problem.hint is not None
+    assert "backreferences" in problem.hint
+
+
 def test_operand_of_another_operator_is_refused(tmp_path: Path) -> None:
     """values on a gt criterion is an unknown key for that operator."""
     text = criteria("  - name: b\n    property: b\n    parse: money\n    op: gt\n    values: [1]\n")

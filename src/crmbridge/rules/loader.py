@@ -31,6 +31,7 @@ from crmbridge.rules.model import (
     RuleSetSpec,
     placeholders_for,
 )
+from crmbridge.rules.patterns import refusal
 from crmbridge.yamlfile import (
     Node,
     Problems,
@@ -364,18 +365,25 @@ def _operand_list(
     return tuple(v for v in values if v is not None) if None not in values else None
 
 
+_PATTERN_HINT = (
+    "crmbridge matches with RE2, which takes linear time on any text: backreferences (\\1) and "
+    "lookaround ((?=...), (?!...), (?<=...), (?<!...)) are not available, the end of the text is "
+    "\\z (not \\Z); in YAML, put the pattern in single quotes"
+)
+
+
 def _pattern(node: Node, problems: Problems, what: str) -> str | None:
     if not isinstance(node.value, str) or not node.value:
         problems.add(node, f"{what}: a pattern must be text, got {node.kind}", "quote it")
         return None
-    try:
-        re.compile(node.value)
-    except re.error as exc:
-        problems.add(
-            node,
-            f"{what}: the pattern does not compile: {exc}",
-            "it is a Python regular expression; in YAML, put it in single quotes",
+    refused = refusal(node.value)
+    if refused is not None:
+        message = (
+            "the pattern uses a feature the linear-time matcher (RE2) does not have"
+            if refused.unsupported
+            else "the pattern does not compile"
         )
+        problems.add(node, f"{what}: {message}: {refused.detail}", _PATTERN_HINT)
         return None
     return str(node.value)
 

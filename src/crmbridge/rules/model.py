@@ -19,6 +19,7 @@ from crmbridge.mapping.parsing import format_number
 
 __all__ = [
     "GROUP_PLACEHOLDERS",
+    "MAX_RULE_TEXT_CHARS",
     "OPERATORS",
     "Criterion",
     "Group",
@@ -33,6 +34,10 @@ __all__ = [
     "canonical",
     "placeholders_for",
 ]
+
+#: The longest text (after trimming) a criterion reads; a longer value fails with its own reason.
+#: Ten thousand characters is pages of typing, far more than any rule needs to judge.
+MAX_RULE_TEXT_CHARS = 10_000
 
 #: A comparison value from the file: text, or a number when the criterion parses numbers.
 Operand = str | Decimal
@@ -210,7 +215,7 @@ class Criterion:
     values: tuple[Operand, ...] = ()  # in not_in contains_any
     min: Decimal | None = None  # between (inclusive)
     max: Decimal | None = None
-    pattern: str | None = None  # matches (re.search)
+    pattern: str | None = None  # matches (an RE2 search)
     case_sensitive: bool = False
     reason: str | None = None  # template; None = the operator's default
 
