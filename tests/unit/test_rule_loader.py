@@ -374,3 +374,32 @@ def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
     """A YAML syntax error in the rule file is a ConfigError with its line."""
     problem = only_problem(tmp_path, "name: t\ncriteria:\n  - name: a\n   op: x\n")
     assert problem.location.line == 4
+
+
+@pytest.mark.parametrize(
+    ("template", "written"),
+    [
+        ("{value:>999999999}", "{value:>999999999}"),
+        ("{value!r}", "{value!r}"),
+        ("{name!s:^9}", "{name!s:^9}"),
+    ],
+)
+def test_format_spec_or_conversion_in_a_reason_is_refused_as_such(
+    tmp_path: Path, template: str, written: str
+) -> None:
+    """A padded or converted placeholder is refused for its format, not as an unknown name."""
+    text = criteria(f'  - {{name: a, property: a, op: present, reason: "{template}"}}\n')
+    problem = only_problem(tmp_path, text)
+    assert problem.message == (
+        f'criterion "a": "{written}" in the reason has a format (after ":" or "!"), '
+        "which reasons do not take"
+    )
+    assert problem.hint is not None
+    assert problem.hint.startswith("write the bare placeholder, e.g. {")
+
+
+def test_empty_placeholder_in_a_reason_is_refused(tmp_path: Path) -> None:
+    """{} names nothing: refused with the list of placeholders."""
+    text = criteria('  - {name: a, property: a, op: present, reason: "bad {}"}\n')
+    problem = only_problem(tmp_path, text)
+    assert problem.message == 'criterion "a": "{}" in the reason names no placeholder'

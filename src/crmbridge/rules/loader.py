@@ -410,7 +410,27 @@ def _template(
         )
         return None
     for field, spec, conversion in fields:
-        if field not in allowed or spec or conversion:
-            problems.add(node, f'{what}: unknown placeholder "{{{field}}}" in the reason', hint)
+        refused = _placeholder_problem(field, spec, conversion, allowed)
+        if refused is not None:
+            message, field_hint = refused
+            problems.add(node, f"{what}: {message}", field_hint or hint)
             return None
     return str(node.value)
+
+
+def _placeholder_problem(
+    field: str, spec: str | None, conversion: str | None, allowed: Collection[str]
+) -> tuple[str, str | None] | None:
+    """What is wrong with one ``{placeholder}`` of a reason (message, specific hint), or None."""
+    if not field:
+        return '"{}" in the reason names no placeholder', None
+    if field not in allowed:
+        return f'unknown placeholder "{{{field}}}" in the reason', None
+    if spec or conversion:
+        # A reason is a sentence: padding ({value:>999999999}) could only bloat it.
+        written = f"{{{field}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}"
+        return (
+            f'"{written}" in the reason has a format (after ":" or "!"), which reasons do not take',
+            f"write the bare placeholder, e.g. {{{field}}}",
+        )
+    return None
