@@ -12,6 +12,7 @@ Public surface::
 
 from crmbridge.rules.engine import RuleSet, load_rule_set
 from crmbridge.rules.model import (
+    MAX_GROUP_DEPTH,
     MAX_RULE_TEXT_CHARS,
     Criterion,
     Group,
@@ -22,6 +23,7 @@ from crmbridge.rules.model import (
 )
 
 __all__ = [
+    "MAX_GROUP_DEPTH",
     "MAX_RULE_TEXT_CHARS",
     "Criterion",
     "Group",

@@ -20,6 +20,7 @@ from pathlib import Path
 from crmbridge.mapping.parsing import ParseFailure, parse_money, parse_number
 from crmbridge.rules.model import (
     GROUP_PLACEHOLDERS,
+    MAX_GROUP_DEPTH,
     OPERATORS,
     Criterion,
     Group,
@@ -104,8 +105,9 @@ def parse_rule_set(root: Node) -> RuleSetSpec:
     return spec
 
 
-def _children(node: Node, problems: Problems, what: str) -> tuple[Rule, ...]:
-    """The ``criteria:`` list of the rule set or a group, names unique among siblings."""
+def _children(node: Node, problems: Problems, what: str, depth: int = 1) -> tuple[Rule, ...]:
+    """The ``criteria:`` list of the rule set or a group (its entries at nesting ``depth``),
+    names unique among siblings."""
     items = node.get("criteria")
     if items is None:
         return ()
@@ -119,7 +121,7 @@ def _children(node: Node, problems: Problems, what: str) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     seen: set[str] = set()
     for item in items.elements():
-        rule = _rule(item, problems)
+        rule = _rule(item, problems, depth)
         if rule is None:
             continue
         if rule.name in seen:
@@ -162,7 +164,7 @@ def _shown(node: Node) -> str:
     return f'"{node.value}"' if isinstance(node.value, str) else node.kind
 
 
-def _rule(item: Node, problems: Problems) -> Rule | None:
+def _rule(item: Node, problems: Problems, depth: int) -> Rule | None:
     if not item.is_mapping:
         problems.add(
             item,
@@ -173,13 +175,20 @@ def _rule(item: Node, problems: Problems) -> Rule | None:
     name = get_text(item, "name", problems, required=True, what="this criterion")
     what = f'criterion "{name}"' if name else "this criterion"
     if "criteria" in item.value:
-        return _group(item, name, what, problems)
+        if depth > MAX_GROUP_DEPTH:
+            problems.add(
+                item,
+                f"{what}: groups nest more than {MAX_GROUP_DEPTH} deep",
+                "flatten the rules: a group of groups can usually be one group with match: all",
+            )
+            return None
+        return _group(item, name, what, problems, depth)
     return _leaf(item, name, what, problems)
 
 
-def _group(item: Node, name: str | None, what: str, problems: Problems) -> Group | None:
+def _group(item: Node, name: str | None, what: str, problems: Problems, depth: int) -> Group | None:
     check_keys(item, problems, _GROUP_KEYS, what=f"{what} (a group)")
-    children = _children(item, problems, what)
+    children = _children(item, problems, what, depth + 1)
     count = _count(item)
     match = _match(item.get("match"), count, problems)
     reason = _template(item.get("reason"), GROUP_PLACEHOLDERS, problems, what)

@@ -19,6 +19,7 @@ from crmbridge.mapping.parsing import format_number
 
 __all__ = [
     "GROUP_PLACEHOLDERS",
+    "MAX_GROUP_DEPTH",
     "MAX_RULE_TEXT_CHARS",
     "OPERATORS",
     "Criterion",
@@ -38,6 +39,9 @@ __all__ = [
 #: The longest text (after trimming) a criterion reads; a longer value fails with its own reason.
 #: Ten thousand characters is pages of typing, far more than any rule needs to judge.
 MAX_RULE_TEXT_CHARS = 10_000
+
+#: How deep groups may nest (the top-level criteria are level 1); deeper is refused at load.
+MAX_GROUP_DEPTH = 32
 
 #: A comparison value from the file: text, or a number when the criterion parses numbers.
 Operand = str | Decimal
