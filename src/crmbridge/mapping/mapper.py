@@ -26,8 +26,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from crmbridge.errors import ConfigProblem, Location
-from crmbridge.mapping.parsing import ParseFailure, format_number, parse_boolean, parse_number
-from crmbridge.mapping.parsing import quoted as _quoted
 from crmbridge.mapping.stages import StageMap
 from crmbridge.mapping.transforms import (
     Transform,
@@ -46,6 +44,8 @@ from crmbridge.model import (
     Reason,
     SourceContact,
 )
+from crmbridge.parsing import ParseFailure, format_number, parse_boolean, parse_number
+from crmbridge.parsing import quoted as _quoted
 from crmbridge.text import clean_text
 from crmbridge.yamlfile import close_match_hint
 

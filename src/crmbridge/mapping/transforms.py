@@ -18,7 +18,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from crmbridge.mapping.parsing import (
+from crmbridge.parsing import (
     ParseFailure,
     parse_boolean,
     parse_integer,

@@ -28,7 +28,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from crmbridge.mapping.parsing import (
+from crmbridge.model import CriterionResult, Qualification, SourceContact
+from crmbridge.parsing import (
     QUOTE_MAX_CHARS,
     ParseFailure,
     format_number,
@@ -36,7 +37,6 @@ from crmbridge.mapping.parsing import (
     parse_money,
     parse_number,
 )
-from crmbridge.model import CriterionResult, Qualification, SourceContact
 from crmbridge.rules.loader import parse_rule_set, read_rule_set
 from crmbridge.rules.model import (
     MAX_RULE_TEXT_CHARS,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
-from crmbridge.mapping.parsing import ParseFailure, parse_money, parse_number
+from crmbridge.parsing import ParseFailure, parse_money, parse_number
 from crmbridge.rules.model import (
     GROUP_PLACEHOLDERS,
     MAX_GROUP_DEPTH,

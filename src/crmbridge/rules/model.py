@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from crmbridge.mapping.parsing import format_number
+from crmbridge.parsing import format_number
 
 __all__ = [
     "GROUP_PLACEHOLDERS",
