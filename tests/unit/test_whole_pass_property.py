@@ -17,21 +17,12 @@ from crmbridge.pipeline import SyncPipeline
 from crmbridge.state.sqlite import SQLiteStateStore
 from crmbridge.testing import FakeLeadSink, FakeLeadSource, reference_lead_schema
 
+from .test_pipeline import QUALIFIED
+
 CONFIG = load_config(Path(__file__).resolve().parents[2] / "mappings")
 PROPERTIES = sorted(CONFIG.mapping.source_properties | CONFIG.rules.source_properties)
 NOW_S = 1_800_000_000.0
 
-QUALIFIED = {
-    "firstname": "Ana",
-    "lastname": "Lima",
-    "company": "Acme Tools",
-    "email": "ana@example.com",
-    "jobtitle": "CEO",
-    "industry": "MACHINERY",
-    "budget": "90000",
-    "need": "supply chain delays",
-    "timeline_days": "30",
-}
 
 # Any code point, lone surrogates and C0 controls included (text() leaves surrogates out).
 alphabet = st.one_of(
