@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 a pass stopped early (budget, outage: the cursor is kept); 2 a setting or
 mapping file is wrong (each problem printed with its location and a hint); 3 a fatal API error
-(credentials refused).
+(credentials refused); 4 one pass (`sync --once`) crashed on an unexpected error, a bug (the
+cursor is kept; the log has the traceback). `run` never exits on a crashed pass: it retries.
 """
 
 from __future__ import annotations
