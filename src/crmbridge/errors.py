@@ -4,6 +4,9 @@
 
     CrmBridgeError
     ├── ConfigError                 fatal: a setting or mapping file is wrong (file:line + hint)
+    │   └── StateStoreMissingError  no state store where the settings point (``state init``)
+    ├── StateStoreError             fatal: the state store cannot be used (unwritable, corrupted,
+    │                               unreachable): a person must look at it (exit code 4)
     ├── FatalApiError               fatal for the pass: stop, alert, keep the cursor
     │   ├── AuthenticationError     bad/expired credentials that a replay cannot fix
     │   └── BudgetExhaustedError    a daily API budget is spent (resume when it recovers)
@@ -122,3 +125,20 @@ class RequestRejectedError(CrmBridgeError):
         self.status = status
         self.code = code
         super().__init__(f"{system}: {message}" + (f" ({code})" if code else ""))
+
+
+class StateStoreMissingError(ConfigError):
+    """No state store where the settings point: a new one is made only by ``state init``."""
+
+
+class StateStoreError(CrmBridgeError):
+    """The state store cannot be used: unwritable, read-only, not a database, corrupted, or a
+    database server that refuses the connection. Retrying does not help; a person must act.
+
+    ``location`` names the store (an absolute path, or a URL without its password)."""
+
+    def __init__(self, location: str, problem: str, *, hint: str) -> None:
+        self.location = location
+        self.problem = problem
+        self.hint = hint
+        super().__init__(f"state store {location}: {problem}\n    hint: {hint}")
