@@ -305,7 +305,7 @@ def state_upgrade(state_url: str | None) -> None:
 @state.command("current")
 @_state_option
 def state_current(state_url: str | None) -> None:
-    """Print the store's schema revision and the newest this crmbridge knows; change nothing."""
+    """Print the store's schema revision and the newest this crmbridge knows; migrate nothing."""
     settings = _settings(**({"state_url": state_url} if state_url else {}))
     with _config_errors():
         current, head = schema_revisions(settings.state_url)
