@@ -6,7 +6,7 @@
     ├── ConfigError                 fatal: a setting or mapping file is wrong (file:line + hint)
     │   └── StateStoreMissingError  no state store where the settings point (``state init``)
     ├── StateStoreError             fatal: the state store cannot be used (unwritable, corrupted,
-    │                               unreachable): a person must look at it (exit code 4)
+    │                               unreachable): a person must look at it (exit code 5)
     ├── FatalApiError               fatal for the pass: stop, alert, keep the cursor
     │   ├── AuthenticationError     bad/expired credentials that a replay cannot fix
     │   └── BudgetExhaustedError    a daily API budget is spent (resume when it recovers)

@@ -199,6 +199,19 @@ def test_one_contact_twice_in_one_page_ends_in_its_last_state(store: StateStore)
     assert resolved.resolution == "synced later"
 
 
+def test_two_rejects_of_one_contact_in_one_page_leave_the_second_open(store: StateStore) -> None:
+    """A contact rejected twice on different data in one page has its newest reject open."""
+    first = decision("1", Outcome.REJECTED)
+    second = decision("1", Outcome.REJECTED, modified_at_ms=2_000, inputs={"budget": "1"})
+    store.commit_page(STREAM, [first, second], None)
+    [open_reject] = store.rejects(RejectFilter())
+    assert open_reject.decision == second
+    assert [r.resolution for r in store.rejects(RejectFilter(include_resolved=True))] == [
+        None,
+        "superseded",
+    ]
+
+
 # -- parked ------------------------------------------------------------------------------------
 def test_parked_leads_count_attempts_and_clear_on_success(store: StateStore) -> None:
     """A parked lead is listed with its attempts and error until a later outcome clears it."""

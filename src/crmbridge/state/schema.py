@@ -34,9 +34,11 @@ _ESCAPED = "\ufdd0"
 def store_text(value: str) -> str:
     """``value`` as a string every backend stores: unchanged unless it holds NUL, a lone
     surrogate or the escape mark, then the mark followed by its ASCII JSON form."""
-    if "\x00" in value or _ESCAPED in value or not _encodable(value):
+    if "\x00" in value:
         return _ESCAPED + json.dumps(value)
-    return value
+    if value.isascii() or (_ESCAPED not in value and _encodable(value)):
+        return value
+    return _ESCAPED + json.dumps(value)
 
 
 def load_text(stored: str) -> str:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     exists,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -228,11 +229,17 @@ class SQLStateStore:
         now = self._now()
         with self._write() as conn:
             states = self._states(conn, [d.contact_id for d in decisions_])
-            batch = _PageWrites()
+            steps: list[tuple[Decision, WritePlan]] = []
             for decision in decisions_:
                 step = plan(decision, states.get(decision.contact_id, ContactState()))
                 states[decision.contact_id] = step.after
-                self._apply(conn, decision, step, now, batch)
+                steps.append((decision, step))
+            recorded = [decision for decision, step in steps if step.record]
+            ids = iter(self._insert_decisions(conn, recorded, now))
+            batch = _PageWrites()
+            for decision, step in steps:
+                decision_id = next(ids) if step.record else None
+                self._apply(conn, decision, step, decision_id=decision_id, now=now, batch=batch)
             self._flush(conn, batch)
             if cursor is not None:
                 self._upsert(
@@ -249,13 +256,37 @@ class SQLStateStore:
                     ],
                 )
 
+    def _insert_decisions(
+        self, conn: Connection, recorded: Sequence[Decision], now: str
+    ) -> list[int]:
+        """Insert the decision rows of a page in one statement; their ids, in page order."""
+        if not recorded:
+            return []
+        ids = _allocate_decision_ids(conn, len(recorded))
+        rows = []
+        for decision_id, decision in zip(ids, recorded, strict=True):
+            columns = decision_columns(decision)
+            columns["qualified"] = bool(columns["qualified"])
+            rows.append(
+                {"id": decision_id, "pipeline": self._pipeline, "decided_at": now, **columns}
+            )
+        conn.execute(decisions.insert(), rows)
+        return ids
+
     def _apply(
-        self, conn: Connection, decision: Decision, step: WritePlan, now: str, batch: _PageWrites
+        self,
+        conn: Connection,
+        decision: Decision,
+        step: WritePlan,
+        *,
+        decision_id: int | None,
+        now: str,
+        batch: _PageWrites,
     ) -> None:
-        """Persist one plan: resolutions and the decision row now (ids are needed), the rest
-        collected for one statement per table at the end of the page."""
+        """Persist one plan: a resolution now (it must not reach rejects recorded after this
+        decision), the rest collected for one statement per table at the end of the page."""
         contact = decision.contact_id
-        if step.resolution is not None:
+        if step.resolution is not None and decision_id is not None:
             conn.execute(
                 update(decisions)
                 .where(
@@ -263,20 +294,11 @@ class SQLStateStore:
                     decisions.c.contact_id == contact,
                     decisions.c.outcome == _REJECTED,
                     decisions.c.resolved_at.is_(None),
+                    decisions.c.id < decision_id,
                 )
                 .values(resolved_at=now, resolution=step.resolution)
             )
-        decision_id = None
-        if step.record:
-            columns = decision_columns(decision)
-            columns["qualified"] = bool(columns["qualified"])
-            decision_id = int(
-                conn.execute(
-                    decisions.insert()
-                    .values(pipeline=self._pipeline, decided_at=now, **columns)
-                    .returning(decisions.c.id)
-                ).scalar_one()
-            )
+        if decision_id is not None:
             batch.reasons.extend(
                 {
                     "decision_id": decision_id,
@@ -456,6 +478,32 @@ class _PageWrites:
         self.reasons: list[dict[str, Any]] = []
         self.parked: dict[str, dict[str, Any] | None] = {}  # None: unpark
         self.ledger: dict[str, dict[str, Any]] = {}
+
+
+def _allocate_decision_ids(conn: Connection, count: int) -> list[int]:
+    """``count`` new decision ids, ascending (newest last), never used before.
+
+    Given explicitly, they let a page's decisions go in as one executemany and its reasons and
+    parked leads point at them. PostgreSQL draws them from the column's sequence (other
+    pipelines may write at the same time); SQLite's writer holds the write lock, so the ids
+    after the largest ever used (AUTOINCREMENT never reuses one) are free."""
+    if conn.dialect.name == "postgresql":
+        drawn = conn.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('decisions', 'id'))"
+                " FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        ).scalars()
+        return sorted(int(value) for value in drawn)
+    largest = conn.execute(
+        text(
+            "SELECT MAX(n) FROM (SELECT MAX(id) AS n FROM decisions"
+            " UNION ALL SELECT seq FROM sqlite_sequence WHERE name = 'decisions')"
+        )
+    ).scalar()
+    start = int(largest or 0) + 1
+    return list(range(start, start + count))
 
 
 def _reject_record(row: Row[Any]) -> RejectRecord:
