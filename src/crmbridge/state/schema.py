@@ -5,7 +5,9 @@ opened for one pipeline. The migrations under ``migrations/versions`` build exac
 (a test compares them); change both together.
 
 Text columns are ``StoredText``: any Python string round-trips exactly on both backends, even
-one PostgreSQL's ``text`` cannot hold (NUL) or UTF-8 cannot encode (a lone surrogate).
+one PostgreSQL's ``text`` cannot hold (NUL) or UTF-8 cannot encode (a lone surrogate). The
+columns ``state.codec`` writes (the ``*_json`` columns and ``email``) are plain ``Text``: the
+codec already makes them safe text.
 """
 
 from __future__ import annotations
@@ -119,15 +121,15 @@ decisions = Table(
     Column("pipeline", StoredText(), nullable=False),
     Column("contact_id", StoredText(), nullable=False),
     Column("modified_at_ms", BigInteger(), nullable=False),
-    Column("email", StoredText()),
+    Column("email", Text()),
     Column("outcome", Text(), nullable=False),
     Column("stage", Text()),
     Column("rule_set_version", StoredText(), nullable=False),
     Column("qualified", Boolean(), nullable=False),
-    Column("reasons_json", StoredText(), nullable=False),
-    Column("criteria_json", StoredText(), nullable=False),
-    Column("inputs_json", StoredText(), nullable=False),
-    Column("payload_json", StoredText()),
+    Column("reasons_json", Text(), nullable=False),
+    Column("criteria_json", Text(), nullable=False),
+    Column("inputs_json", Text(), nullable=False),
+    Column("payload_json", Text()),
     Column("payload_hash", Text()),
     Column("salesforce_id", StoredText()),
     Column("decided_at", Text(), nullable=False),
