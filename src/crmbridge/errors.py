@@ -11,7 +11,9 @@
     │   ├── AuthenticationError     bad/expired credentials that a replay cannot fix
     │   └── BudgetExhaustedError    a daily API budget is spent (resume when it recovers)
     ├── RetryableApiError           transient: 429, 5xx, lock, lost connection (retried)
-    │   └── RateLimitedError        429 / Salesforce concurrent-limit: honours ``retry_after_s``
+    │   ├── RateLimitedError        429 / Salesforce concurrent-limit: honours ``retry_after_s``
+    │   └── StateStoreUnavailableError  the store went away mid-pass (PostgreSQL restarting,
+    │                               SQLite locked past its timeout): the pass stops early
     ├── SessionExpiredError         Salesforce INVALID_SESSION_ID: re-authenticate once, replay
     └── RequestRejectedError        a permanent 4xx for a whole request (a client bug or config)
 
@@ -142,3 +144,14 @@ class StateStoreError(CrmBridgeError):
         self.problem = problem
         self.hint = hint
         super().__init__(f"state store {location}: {problem}\n    hint: {hint}")
+
+
+class StateStoreUnavailableError(RetryableApiError):
+    """The state store stopped answering during a pass (PostgreSQL down or restarting, the
+    connection lost, SQLite locked by another writer past its busy timeout). Like an API
+    outage, the pass stops early with its cursor kept; the next pass tries again. At start the
+    same failure is a ``StateStoreError``: a store that cannot be reached then needs a person."""
+
+    def __init__(self, location: str, problem: str) -> None:
+        self.location = location
+        super().__init__("state store", f"{location}: {problem}")

@@ -122,7 +122,8 @@ class StateStore(Protocol):
 
     ``commit_page`` is the only write of a pass: it records outcomes and then the cursor in one
     transaction, so a crash leaves either both or neither. Any method raises
-    ``StateStoreError`` when the store cannot be used (unwritable, corrupted, unreachable)."""
+    ``StateStoreError`` when the store cannot be used (unwritable, corrupted) and
+    ``StateStoreUnavailableError`` (retryable) when it stops answering for now."""
 
     def identity(self) -> StoreIdentity:
         """The store's identity (its id, pipeline, when and where it was made, where it is)."""

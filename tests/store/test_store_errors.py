@@ -11,13 +11,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from crmbridge.errors import StateStoreError, StateStoreMissingError
+from crmbridge.errors import StateStoreError, StateStoreMissingError, StateStoreUnavailableError
 from crmbridge.model import Cursor, Outcome
 from crmbridge.ports import RejectFilter
 from crmbridge.state import open_store
 from tests.decisions import decision
+
+from .conftest import empty_postgres
 
 STREAM = "hubspot.contacts"
 
@@ -166,3 +169,49 @@ def test_a_refused_postgresql_login_is_a_store_error(postgres_server: str) -> No
     with pytest.raises(StateStoreError, match="nobody_here") as raised:
         open_store(url.render_as_string(hide_password=False))
     assert "hunter2" not in str(raised.value)
+
+
+@contextmanager
+def connections_refused(server: str, database: str) -> Iterator[None]:
+    """``database`` takes no connection and loses the ones it had, as in a server restart."""
+    admin = create_engine(
+        server.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false'))
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": database},
+            )
+        try:
+            yield
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true'))
+    finally:
+        admin.dispose()
+
+
+def test_postgresql_going_away_after_the_start_is_retryable(
+    postgres_server: str, postgres_database: str
+) -> None:
+    """A database that drops its connections mid-run stops the call with a retryable error (the
+    pass ends early, cursor kept); the same store answers again once the database is back."""
+    empty_postgres(postgres_database)
+    store = open_store(postgres_database, create=True)
+    database = make_url(postgres_database).database
+    assert database is not None
+    try:
+        with connections_refused(postgres_server, database):
+            with pytest.raises(StateStoreUnavailableError, match="state store: postgresql://"):
+                store.get_cursor(STREAM)
+            with pytest.raises(StateStoreError, match="refused or lost the connection"):
+                open_store(postgres_database)
+        store.commit_page(STREAM, [], Cursor(7, 7))
+        assert store.get_cursor(STREAM) == Cursor(7, 7)
+    finally:
+        store.close()

@@ -26,7 +26,13 @@ from sqlalchemy import Connection, Engine, StaticPool, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from crmbridge.errors import ConfigError, ConfigProblem, Location, StateStoreError
+from crmbridge.errors import (
+    ConfigError,
+    ConfigProblem,
+    Location,
+    StateStoreError,
+    StateStoreUnavailableError,
+)
 
 STATE_URL_SETTING = "environment variable CRMBRIDGE_STATE_URL"
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -148,20 +154,43 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 
 @contextmanager
-def store_errors(location: StoreLocation) -> Iterator[None]:
+def store_errors(location: StoreLocation, *, opened: bool = False) -> Iterator[None]:
     """Turn a driver error into a ``StateStoreError`` that names the store and what to do.
 
-    Programming errors (a constraint violated, bad SQL) are bugs and pass through."""
+    Once the store is ``opened`` (during a pass), a connection that is lost or refused, or a
+    SQLite lock held past the busy timeout, is a ``StateStoreUnavailableError`` instead: the
+    pass stops early and the next one retries, as for an API outage. Programming errors (a
+    constraint violated, bad SQL) are bugs and pass through."""
     try:
         yield
     except DBAPIError as exc:
         if exc.orig is None or not _is_store_problem(exc.orig):
             raise
-        raise _store_error(location, exc.orig) from exc
+        raise _translated(location, exc.orig, opened=opened) from exc
     except sqlite3.Error as exc:  # raised by the connect hook, outside SQLAlchemy's wrapping
         if not _is_store_problem(exc):
             raise
-        raise _store_error(location, exc) from exc
+        raise _translated(location, exc, opened=opened) from exc
+
+
+def _translated(
+    location: StoreLocation, error: BaseException, *, opened: bool
+) -> StateStoreError | StateStoreUnavailableError:
+    if opened and _is_transient(error):
+        return StateStoreUnavailableError(location.shown, _first_line(error))
+    return _store_error(location, error)
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, sqlite3.Error):
+        name = getattr(error, "sqlite_errorname", "") or ""
+        return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+    return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+def _first_line(error: BaseException) -> str:
+    text_ = str(error).strip()
+    return text_.splitlines()[0] if text_ else type(error).__name__
 
 
 #: Driver errors that say the store cannot be used (as opposed to a bug in a statement).
@@ -224,7 +253,7 @@ _SQLITE_PROBLEMS: dict[str, tuple[str, str]] = {
 
 
 def _store_error(location: StoreLocation, error: BaseException) -> StateStoreError:
-    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    detail = _first_line(error)
     if isinstance(error, sqlite3.Error):
         name = getattr(error, "sqlite_errorname", "") or ""
         for prefix, (problem, hint) in _SQLITE_PROBLEMS.items():

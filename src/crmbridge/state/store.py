@@ -102,6 +102,7 @@ class SQLStateStore:
         self._location = parse_location(url)
         self._pipeline = pipeline
         self._clock = clock
+        self._opened = False  # until then any failure is a StateStoreError (a person acts)
         with store_errors(self._location):
             check_sqlite_path(self._location, create=create)
             self._engine = make_engine(self._location)
@@ -110,6 +111,7 @@ class SQLStateStore:
             except BaseException:
                 self._engine.dispose()
                 raise
+        self._opened = True
         if self._identity.moved:
             log.warning(
                 "state_store_moved",
@@ -165,12 +167,12 @@ class SQLStateStore:
     # -- connections --------------------------------------------------------------------------
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with store_errors(self._location), self._engine.connect() as conn:
+        with store_errors(self._location, opened=self._opened), self._engine.connect() as conn:
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with store_errors(self._location), self._engine.connect() as conn:
+        with store_errors(self._location, opened=self._opened), self._engine.connect() as conn:
             conn.execution_options(**connection_options(writes=True))
             with conn.begin():
                 yield conn
