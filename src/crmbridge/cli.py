@@ -163,9 +163,17 @@ _state_option = click.option(
 )
 
 
+def _store_settings(state_url: str | None) -> Settings:
+    """Settings with ``--state-url`` applied; warnings (a moved store) go to stderr, while
+    the command's own output stays alone on stdout."""
+    settings = _settings(**({"state_url": state_url} if state_url else {}))
+    configure_logging(settings.log_format, "WARNING")
+    return settings
+
+
 def _open_store(state_url: str | None) -> StateStore:
     """The existing state store, for the read-only commands."""
-    settings = _settings(**({"state_url": state_url} if state_url else {}))
+    settings = _store_settings(state_url)
     with _config_errors():
         return open_store(settings.state_url, read_only=True)
 
@@ -276,7 +284,7 @@ def state() -> None:
 @_state_option
 def state_init(state_url: str | None) -> None:
     """Create a new state store where CRMBRIDGE_STATE_URL points (sync and run never do)."""
-    settings = _settings(**({"state_url": state_url} if state_url else {}))
+    settings = _store_settings(state_url)
     with _config_errors():
         try:
             store = open_store(settings.state_url)
@@ -295,7 +303,7 @@ def state_init(state_url: str | None) -> None:
 @_state_option
 def state_upgrade(state_url: str | None) -> None:
     """Apply pending schema migrations (every command does on start; this does only that)."""
-    settings = _settings(**({"state_url": state_url} if state_url else {}))
+    settings = _store_settings(state_url)
     with _config_errors():
         open_store(settings.state_url).close()
         current, head = schema_revisions(settings.state_url)
@@ -306,7 +314,7 @@ def state_upgrade(state_url: str | None) -> None:
 @_state_option
 def state_current(state_url: str | None) -> None:
     """Print the store's schema revision and the newest this crmbridge knows; migrate nothing."""
-    settings = _settings(**({"state_url": state_url} if state_url else {}))
+    settings = _store_settings(state_url)
     with _config_errors():
         current, head = schema_revisions(settings.state_url)
     shown = current or "none (empty, or from before schema revisions: opening it upgrades it)"
