@@ -19,7 +19,7 @@ from types import FrameType
 
 import structlog
 
-from crmbridge.errors import ConfigError
+from crmbridge.errors import ConfigError, StateStoreError
 from crmbridge.model import PassSummary
 from crmbridge.pipeline import SyncPipeline
 
@@ -33,6 +33,7 @@ EXIT_STOPPED_EARLY = 1
 EXIT_CONFIG = 2
 EXIT_FATAL = 3  # credentials refused, and only that
 EXIT_CRASHED = 4  # one pass (--once) crashed on an unexpected error; the cursor is kept
+EXIT_STATE_STORE = 5  # the state store cannot be used: a person must look at it
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +69,8 @@ def run_loop(
     """Run passes until ``stop`` is set (or once); return the process exit code.
 
     ``wait(seconds)`` sleeps between passes and returns True when a stop was requested
-    meanwhile (default: ``stop.wait``). Raises ConfigError; every other exception of a pass
+    meanwhile (default: ``stop.wait``). Raises ConfigError and StateStoreError (a person must
+    act on either); every other exception of a pass
     is logged and the pass retried (the daemon) or reported as ``EXIT_CRASHED`` (once)."""
     wait = wait or stop.wait
     crashes = 0
@@ -76,8 +78,8 @@ def run_loop(
         pause_s = poll_interval_s
         try:
             summary = pipeline.run_pass(dry_run=dry_run)
-        except ConfigError:
-            raise  # a person must fix a file or a setting: the caller prints it and exits 2
+        except (ConfigError, StateStoreError):
+            raise  # a person must fix a file, a setting or the store: the caller says which
         except Exception:
             # A bug must not take the service down: the cursor is where the last committed
             # page left it, so the next pass repeats at most one page.

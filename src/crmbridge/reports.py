@@ -7,8 +7,7 @@ from typing import Any
 
 from crmbridge.model import PassSummary
 from crmbridge.pipeline import STREAM
-from crmbridge.ports import RejectFilter, RejectRecord
-from crmbridge.state.sqlite import SQLiteStateStore
+from crmbridge.ports import RejectFilter, RejectRecord, StateStore, StoreIdentity
 
 
 def _ms_to_iso(ms: int) -> str:
@@ -120,13 +119,26 @@ def reject_json(record: RejectRecord) -> dict[str, Any]:
     }
 
 
-def status_text(store: SQLiteStateStore) -> str:
+def identity_text(identity: StoreIdentity) -> str:
+    """Which state store this is: where it is, its id, when and where it was made."""
+    lines = [
+        f"state store       {identity.url}",
+        f"store id          {identity.store_id} (pipeline {identity.pipeline})",
+        f"created           {identity.created_at} at {identity.created_url}",
+    ]
+    if identity.moved:
+        lines.append("                  (made elsewhere: moved, copied or restored since)")
+    return "\n".join(lines)
+
+
+def status_text(store: StateStore) -> str:
     cursor = store.get_cursor(STREAM)
     counts = store.outcome_counts()
     open_rejects = store.count_rejects(RejectFilter())
     at = _ms_to_iso(cursor.modified_at_ms) if cursor.modified_at_ms else "not started"
     return "\n".join(
         [
+            identity_text(store.identity()),
             f"cursor            {at} (last id {cursor.last_id})",
             f"leads synced      {counts.get('synced', 0)}",
             f"leads rejected    {counts.get('rejected', 0)} ({open_rejects} open rejects)",

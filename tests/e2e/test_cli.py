@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from crmbridge.sandbox.runtime import Sandbox
+from crmbridge.state import open_store
 
 from .conftest import write_rsa_key
 
@@ -36,7 +37,8 @@ def base_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
+def fresh_env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
+    """Settings pointing at the simulators and at a state store that does not exist yet."""
     box.salesforce.reset()
     return {
         **base_env(),
@@ -44,6 +46,13 @@ def env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
         "CRMBRIDGE_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
         "CRMBRIDGE_HUBSPOT__SEARCH_PER_S": "100",
     }
+
+
+@pytest.fixture
+def env(fresh_env: dict[str, str]) -> dict[str, str]:
+    """``fresh_env`` with its state store made, as `crmbridge state init` makes it."""
+    open_store(fresh_env["CRMBRIDGE_STATE_URL"], create=True).close()
+    return fresh_env
 
 
 def crmbridge(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -80,10 +89,10 @@ def test_sync_once_prints_a_summary_matching_salesforce(
 
 
 def test_dry_run_prints_predictions_and_creates_no_state(
-    box: Sandbox, env: dict[str, str], tmp_path: Path
+    box: Sandbox, fresh_env: dict[str, str], tmp_path: Path
 ) -> None:
     """`sync --dry-run` prints what would happen, pushes nothing and creates no state file."""
-    result = crmbridge("sync", "--dry-run", env=env, cwd=tmp_path)
+    result = crmbridge("sync", "--dry-run", env=fresh_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Dry run: nothing pushed, nothing written" in result.stdout
     assert count_line(result.stdout, "would be created") > 0
