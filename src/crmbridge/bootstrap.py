@@ -6,59 +6,26 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 from pydantic import SecretStr
 
+from crmbridge.configuration import Configuration, load_configuration
 from crmbridge.errors import ConfigError, ConfigProblem, Location, StateStoreMissingError
-from crmbridge.mapping import FieldMapping, load_mapping
 from crmbridge.pipeline import SyncPipeline
 from crmbridge.ports import StateStore
 from crmbridge.retry import RetryPolicy, Sleeper
-from crmbridge.rules import RuleSet, load_rule_set
 from crmbridge.settings import Settings
 from crmbridge.sinks.salesforce import SalesforceSink, TokenProvider, build_session
 from crmbridge.sinks.salesforce_auth import JwtBearerLogin
 from crmbridge.sources.hubspot import HubSpotSource
 from crmbridge.state import open_store
 
-RULES_FILE = "qualification.yaml"
+#: What an admin's files say: the rules and the field/stage map (one whole configuration).
+Config = Configuration
+load_config = load_configuration
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class Config:
-    """What an admin's files say: the field/stage map and the qualification rule set."""
-
-    mapping: FieldMapping
-    rules: RuleSet
-
-
-def load_config(mappings_dir: Path) -> Config:
-    """Load and validate every file under ``mappings_dir``; all problems in one ConfigError."""
-    if not mappings_dir.is_dir():
-        raise ConfigError(
-            ConfigProblem(
-                Location(str(mappings_dir)),
-                "mappings directory not found",
-                hint="set CRMBRIDGE_MAPPINGS_DIR or run from the directory that holds mappings/",
-            )
-        )
-    problems: list[ConfigProblem] = []
-    mapping = rules = None
-    try:
-        mapping = load_mapping(mappings_dir)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    try:
-        rules = load_rule_set(mappings_dir / RULES_FILE)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    if problems or mapping is None or rules is None:
-        raise ConfigError(problems)
-    return Config(mapping=mapping, rules=rules)
 
 
 def require_endpoints(settings: Settings) -> None:
@@ -164,8 +131,7 @@ def build_app(
         source=source,
         sink=sink,
         store=store,
-        mapping=config.mapping,
-        rules=config.rules,
+        config=config,
         index_lag_s=settings.hubspot.index_lag_s,
         batch_size=settings.salesforce.batch_size,
         clock=clock,

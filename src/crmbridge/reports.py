@@ -33,6 +33,8 @@ def summary_text(summary: PassSummary, *, elapsed_s: float | None = None) -> str
     lines += [f"  {label:<26}{value:>7}" for label, value in rows]
     for reason, count in sorted(summary.rejected_by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
         lines.append(f"    {reason:<24}{count:>7}")
+    if summary.flagged:
+        lines.append(f"  {'synced with flags':<26}{summary.flagged:>7}  (`crmbridge flagged`)")
     lines.append(f"  {'failed (parked for retry)':<26}{summary.parked:>7}")
     if summary.skipped:
         lines.append(f"  {'skipped (archived)':<26}{summary.skipped:>7}")

@@ -293,10 +293,10 @@ class ExplodingMapping(FieldMapping):
         )
         self.contact_id = contact_id
 
-    def map(self, contact: SourceContact, schema: ObjectSchema) -> MapResult:
+    def map_fields(self, contact: SourceContact, schema: ObjectSchema) -> MapResult:
         if contact.id == self.contact_id:
             raise ZeroDivisionError("division by zero")
-        return super().map(contact, schema)
+        return super().map_fields(contact, schema)
 
 
 class ExplodingSink(FakeLeadSink):
