@@ -35,7 +35,9 @@ from crmbridge.daemon import (
 )
 from crmbridge.errors import (
     ConfigError,
+    ConfigProblem,
     FatalApiError,
+    Location,
     RetryableApiError,
     StateStoreError,
     StateStoreMissingError,
@@ -262,6 +264,92 @@ def validate(mappings_dir: Path | None) -> None:
         f"onto {config.mapping.target_object}; rule set {config.rules.name!r} "
         f"version {config.rules.version}"
     )
+
+
+@main.command()
+@_state_option
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The proposed qualification rules (default: qualification.yaml of --mappings).",
+)
+@click.option(
+    "--mappings",
+    "mappings_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The proposed field and stage map (default: CRMBRIDGE_MAPPINGS_DIR).",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--limit", default=50, show_default=True, help="Flipped contacts the table lists.")
+def whatif(
+    state_url: str | None,
+    rules_file: Path | None,
+    mappings_dir: Path | None,
+    fmt: str,
+    limit: int,
+) -> None:
+    """Replay proposed rules (and map) over the latest stored decision of every contact: how
+    many leads would flip each way, by criterion, lead source and stage. Reads the state
+    store only: no API call, nothing written (`sync --dry-run` is the live counterpart)."""
+    from crmbridge.whatif import replay  # noqa: PLC0415 - only this command needs them
+    from crmbridge.whatif_report import whatif_json, whatif_text  # noqa: PLC0415
+
+    if rules_file is None and mappings_dir is None:
+        raise click.UsageError("give the proposal: --rules FILE and/or --mappings DIR")
+    settings = _store_settings(state_url)
+    with _config_errors():
+        config = load_config(mappings_dir or settings.mappings_dir, rules_file=rules_file)
+    store = _open_store(state_url)
+    try:
+        with _config_errors():
+            stored = store.latest_schema(config.mapping.target_object)
+            if stored is None:
+                raise ConfigError(
+                    ConfigProblem(
+                        Location(store.identity().url),
+                        f"the state store holds no Salesforce describe of "
+                        f"{config.mapping.target_object} yet",
+                        hint="run one pass first (`crmbridge sync --once`): every pass keeps it",
+                    )
+                )
+            problems = config.check_schema(stored.schema)
+            if problems:
+                raise ConfigError(problems)
+            result = replay(
+                store.latest_decisions(),
+                config,
+                stored.schema,
+                describe_fetched_at=stored.fetched_at,
+            )
+    finally:
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps(whatif_json(result), indent=2))
+    else:
+        click.echo(whatif_text(result, limit=limit))
+
+
+@main.command()
+@_state_option
+@click.option("--limit", default=50, show_default=True)
+@click.option("--offset", default=0)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def flagged(state_url: str | None, limit: int, offset: int, fmt: str) -> None:
+    """Leads synced with a placeholder or without a bad value (fields.yaml `incomplete`),
+    newest first: the values a reviewer should fix in HubSpot or Salesforce."""
+    store = _open_store(state_url)
+    try:
+        records = store.flagged(limit=limit, offset=offset)
+        total = store.count_flagged()
+    finally:
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps([reports.flagged_json(r) for r in records], indent=2))
+        return
+    click.echo(reports.flagged_table(records, total=total, offset=offset))
 
 
 @main.command()

@@ -13,6 +13,8 @@ Contracts:
   contact's reject, criterion ``internal``, message ``internal error: <type>: <message>``.
 - An archived contact is ``SKIPPED``: it never deletes or changes sales data.
 - Both verdicts at once: a reject lists every failed criterion and every mapping problem.
+- A flagged value (``incomplete: placeholder``) is written when the lead is created, and left
+  out once Salesforce has the Lead, so a rep's correction there is never overwritten by it.
 - A lead whose payload hashes as the one last pushed is ``UNCHANGED`` (nothing to send).
 - The stage: the tier's stage, else the stage map's; the stage map's ``moves`` policy judges
   the move from the stage last pushed (``LedgerEntry.lead_stage``), and every decision
@@ -35,6 +37,7 @@ from crmbridge.mapping.policies import UpdatePolicy
 from crmbridge.model import (
     Decision,
     FieldValue,
+    FlagAction,
     MapResult,
     MoveVerdict,
     ObjectSchema,
@@ -186,6 +189,12 @@ def _verdict(  # noqa: PLR0917 - the judgement's inputs, passed along once
     fields: dict[str, FieldValue] = dict(result.lead.fields)
     never = {k for k, p in config.mapping.update_policies.items() if p is UpdatePolicy.NEVER}
     digest = payload_hash({k: v for k, v in fields.items() if k not in never})
+    if entry is not None and entry.salesforce_id:
+        # A placeholder is written when the lead is created, never over what the Lead holds
+        # later (a rep's correction): the hash above still covers it, so nothing re-pushes.
+        for flag in mapped.flags:
+            if flag.action is FlagAction.PLACEHOLDER:
+                fields.pop(flag.field, None)
     lead_stage = move.after if move is not None else base.lead_stage
     settled = replace(base, payload=fields, payload_hash=digest, lead_stage=lead_stage)
     if entry is not None and entry.status == "synced" and entry.payload_hash == digest:

@@ -400,14 +400,23 @@ class SyncPipeline:
         """What each lead of a batch sends: its payload as the fields' update policies allow.
         When a policy needs the Leads' current values (``if_blank``, ``on_create``), they are
         read in one query for the whole batch; otherwise no call is made."""
-        policies = config.mapping.update_policies
+        mapping = config.mapping
+        policies = mapping.update_policies
         if not policies:
             return [dict(d.payload or {}) for d in batch]
-        if not needs_current_values(policies):
-            return [fields_to_send(d.payload or {}, policies, None) for d in batch]
-        blank_checked = sorted(n for n, p in policies.items() if p is UpdatePolicy.IF_BLANK)
-        current = self.sink.current_values([d.contact_id for d in batch], blank_checked)
-        return [fields_to_send(d.payload or {}, policies, current.get(d.contact_id)) for d in batch]
+        current: dict[str, dict[str, object]] = {}
+        if needs_current_values(policies):
+            blank_checked = sorted(n for n, p in policies.items() if p is UpdatePolicy.IF_BLANK)
+            current = self.sink.current_values([d.contact_id for d in batch], blank_checked)
+        return [
+            fields_to_send(
+                d.payload or {},
+                policies,
+                current.get(d.contact_id),
+                placeholder=mapping.placeholder,
+            )
+            for d in batch
+        ]
 
     def _push_batch(
         self, batch: Sequence[Decision], payloads: Sequence[dict[str, FieldValue]]

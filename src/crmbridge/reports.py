@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from crmbridge.model import PassSummary
+from crmbridge.model import Decision, PassSummary
 from crmbridge.pipeline import STREAM
-from crmbridge.ports import RejectFilter, RejectRecord, StateStore, StoreIdentity
+from crmbridge.ports import DecisionRecord, RejectFilter, RejectRecord, StateStore, StoreIdentity
+from crmbridge.text import for_terminal
 
 
 def _ms_to_iso(ms: int) -> str:
@@ -91,6 +92,7 @@ def reject_text(record: RejectRecord) -> str:
         "  reasons:",
     ]
     lines += [f"    - {r.message}" + (f"  [{r.code}]" if r.code else "") for r in d.reasons]
+    lines += _grade_lines(d)
     if d.criteria:
         lines.append("  criteria:")
         for criterion in d.criteria:
@@ -118,6 +120,62 @@ def reject_json(record: RejectRecord) -> dict[str, Any]:
         "inputs": dict(d.inputs),
         "resolved_at": record.resolved_at,
         "resolution": record.resolution,
+        **_grade_json(d),
+    }
+
+
+def _grade_lines(d: Decision) -> list[str]:
+    """Tier, score, stage move and flags of a decision, when it has them."""
+    lines = []
+    if d.tier is not None or d.score is not None:
+        score = f" (score {d.score})" if d.score is not None else ""
+        lines.append(f"  tier              {for_terminal(d.tier or '-')}{score}")
+    if d.transition is not None:
+        lines.append(f"  stage             {for_terminal(d.transition.text())}")
+    if d.flags:
+        lines.append("  flags (synced anyway, for a reviewer to fix):")
+        lines += [f"    - {for_terminal(f.message)}  [{f.code}, {f.action.value}]" for f in d.flags]
+    return lines
+
+
+def _grade_json(d: Decision) -> dict[str, Any]:
+    return {
+        "tier": d.tier,
+        "score": d.score,
+        "lead_stage": d.lead_stage,
+        "transition": d.transition.to_json() if d.transition else None,
+        "flags": [f.to_json() for f in d.flags],
+    }
+
+
+def flagged_table(records: list[DecisionRecord], *, total: int, offset: int) -> str:
+    """Leads synced with flags, one line per flag: contact, e-mail, when, field, what is wrong."""
+    if not records:
+        return "No lead is synced with flags."
+    lines = [f"{'ID':>6}  {'CONTACT':<10} {'EMAIL':<30} {'SYNCED (UTC)':<20} FLAGS"]
+    for record in records:
+        d = record.decision
+        flags = "; ".join(f"{f.message} [{f.action.value}]" for f in d.flags)
+        lines.append(
+            f"{record.id:>6}  {for_terminal(d.contact_id):<10} "
+            f"{_truncate(for_terminal(d.email or '-'), 30):<30} "
+            f"{record.decided_at[:19].replace('T', ' '):<20} "
+            f"{_truncate(for_terminal(flags), 120)}"
+        )
+    lines.append(f"\n{offset + 1}-{offset + len(records)} of {total}.")
+    return "\n".join(lines)
+
+
+def flagged_json(record: DecisionRecord) -> dict[str, Any]:
+    d = record.decision
+    return {
+        "id": record.id,
+        "contact_id": d.contact_id,
+        "email": d.email,
+        "decided_at": record.decided_at,
+        "outcome": d.outcome.value,
+        "salesforce_id": d.salesforce_id,
+        **_grade_json(d),
     }
 
 
@@ -145,5 +203,7 @@ def status_text(store: StateStore) -> str:
             f"leads synced      {counts.get('synced', 0)}",
             f"leads rejected    {counts.get('rejected', 0)} ({open_rejects} open rejects)",
             f"leads parked      {store.count_parked()} (retried first next pass)",
+            f"leads with flags  {store.count_flagged()} (synced with values to fix: "
+            "`crmbridge flagged`)",
         ]
     )

@@ -18,12 +18,22 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["REPLACEMENT", "clean_text", "replace_lone_surrogates", "utf16_length"]
+__all__ = [
+    "REPLACEMENT",
+    "clean_text",
+    "for_terminal",
+    "replace_lone_surrogates",
+    "utf16_length",
+]
 
 #: What a lone surrogate becomes.
 REPLACEMENT = "\ufffd"
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: What acts on a terminal instead of showing: controls, bidi overrides, lone surrogates.
+_TERMINAL_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
@@ -47,3 +57,9 @@ def utf16_length(text: str) -> int:
     if text.isascii():
         return len(text)
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def for_terminal(text: str) -> str:
+    """``text`` safe to print: each control, bidi-control or lone-surrogate character written
+    as its escape (``\\x1b``, ``\\n``, ``\\u202e``), everything else as it is. Never raises."""
+    return _TERMINAL_UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

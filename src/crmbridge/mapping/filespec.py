@@ -107,7 +107,7 @@ STAGE = Obj(
 MOVE = Obj(
     (
         Key("from", AnyOf((Text(), ListOf(Text()))), "a stage, a list of stages, or any", True),
-        Key("to", Text(), "the stage the lead may move to", True),
+        Key("to", AnyOf((Text(), ListOf(Text()))), "a stage, a list of stages, or any", True),
     ),
     doc="a move that is always fine (recycle, disqualify)",
 )

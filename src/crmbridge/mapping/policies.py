@@ -4,14 +4,15 @@ Two per-field choices of ``fields.yaml``, both pure logic:
 
 * ``update``: reps edit Leads in Salesforce, and crmbridge must not clobber their work.
   ``always`` (the default) sends the field on create and on every update; ``if_blank`` sends it
-  on update only while the Lead's field is blank in Salesforce; ``on_create`` only when the Lead
-  is created; ``never`` not at all (the value is still mapped, checked and recorded). The two
-  middle ones need the Lead's current values: the pipeline reads them in one query per batch,
-  and only when some field of the map uses them (:func:`needs_current_values`).
+  on update only while the Lead's field is blank in Salesforce (or holds the placeholder);
+  ``on_create`` only when the Lead is created; ``never`` not at all (the value is still mapped,
+  checked and recorded). The two middle ones need the Lead's current values: the pipeline
+  reads them in one query per batch, and only when some field of the map uses them
+  (:func:`needs_current_values`).
 * ``incomplete``: a lead that meets every criterion but lacks a value Salesforce needs, or has
   one that is invalid (a malformed e-mail), is ``reject``-ed (the default), or synced with the
-  map's ``placeholder`` text, or synced ``omit``-ting the value; either way the decision carries
-  a flag for a reviewer to fix.
+  map's ``placeholder`` text (written when the Lead is created, never over what it holds later),
+  or synced ``omit``-ting the value; either way the decision carries a flag for a reviewer.
 """
 
 from __future__ import annotations
@@ -56,15 +57,20 @@ def needs_current_values(policies: Mapping[str, UpdatePolicy]) -> bool:
     return any(policy in READS_CURRENT for policy in policies.values())
 
 
-def is_blank(value: object) -> bool:
-    """A Salesforce value a rep has not filled in: null, or text of spaces only."""
-    return value is None or (isinstance(value, str) and not value.strip())
+def is_blank(value: object, placeholder: str = DEFAULT_PLACEHOLDER) -> bool:
+    """A Salesforce value nobody has filled in: null, text of spaces only, or the placeholder
+    crmbridge wrote for a missing value."""
+    if isinstance(value, str):
+        return not value.strip() or value == placeholder
+    return value is None
 
 
 def fields_to_send(
     payload: Mapping[str, FieldValue],
     policies: Mapping[str, UpdatePolicy],
     current: Mapping[str, object] | None,
+    *,
+    placeholder: str = DEFAULT_PLACEHOLDER,
 ) -> dict[str, FieldValue]:
     """The part of ``payload`` the update policies let through.
 

@@ -39,13 +39,15 @@ class Regression(StrEnum):
 
 @dataclass(frozen=True)
 class Move:
-    """An allowed move: from any of ``sources`` (``None``: from any stage) to ``to``."""
+    """An allowed move: from any of ``sources`` to any of ``targets`` (``None``: any stage)."""
 
     sources: frozenset[str] | None
-    to: str
+    targets: frozenset[str] | None
 
     def allows(self, before: str, wanted: str) -> bool:
-        return wanted == self.to and (self.sources is None or before in self.sources)
+        return (self.sources is None or before in self.sources) and (
+            self.targets is None or wanted in self.targets
+        )
 
 
 @dataclass(frozen=True)

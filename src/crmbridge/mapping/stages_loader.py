@@ -112,16 +112,19 @@ def _parse_move(item: Node, names: list[str], problems: Problems) -> Move | None
     what = "an allowed move"
     if not check_keys(item, problems, MOVE.names, required=MOVE.required, what=what):
         return None
-    to = _stage_names(item.get("to"), names, problems, what) if "to" in item.value else None
-    source_node = item.get("from")
-    sources: list[str] | None = None
-    if source_node is not None and source_node.value != ANY:
-        sources = _stage_names(source_node, names, problems, what)
-    if to is None or len(to) != 1 or source_node is None:
-        return None
-    if source_node.value != ANY and sources is None:
-        return None
-    return Move(frozenset(sources) if sources is not None else None, to[0])
+    ends: list[frozenset[str] | None] = []
+    for key in ("from", "to"):
+        node = item.get(key)
+        if node is None:
+            return None  # reported by check_keys
+        if node.value == ANY:
+            ends.append(None)
+            continue
+        found = _stage_names(node, names, problems, what)
+        if found is None:
+            return None
+        ends.append(frozenset(found))
+    return Move(ends[0], ends[1])
 
 
 def _stage_names(

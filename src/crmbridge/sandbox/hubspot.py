@@ -24,7 +24,8 @@ Modelled:
   option) fail the whole call with a 400; results come back in random order (order unverified) (6).
   An id that is not numeric and has no ``idProperty`` is skipped silently, as reported.
 - ``GET /crm/v3/properties/contacts`` (and ``/{name}``): the standard properties, section 2's custom
-  ones and the default enumeration options, validated on every write.
+  ones and the default enumeration options, validated on every write. ``hs_analytics_source``
+  (Original Source) is read-only over the API; the portal (HubSpot itself) sets it when seeding.
 - ``lifecyclestage`` only moves forward: a backward write is ignored (the real answer is
   undocumented, so a client must read back); ``""`` clears any property.
 - Rate limits when :class:`HubSpotLimits` sets them (8): a 10-second rolling burst budget and a
