@@ -67,6 +67,7 @@ def parse_stages(root: Node, problems: Problems) -> StageMap | None:
                 f'a stage cannot be named "{DEFAULT_STAGE}": the name stands for default:',
                 "give the stage another name",
             )
+            continue
         seen.add(stage.name)
         stages.append(stage)
     default_node = root.get("default")

@@ -123,7 +123,6 @@ def _synonym_table(name: str, node: Node, problems: Problems) -> Synonyms | None
         return None
     table: dict[str, list[str]] = {}
     owner: dict[str, str] = {}
-    ok = True
     for canonical, variants_node in node.items():
         variants = [canonical, *variants_node.plain()] if variants_node.is_list else None
         if variants is None or not all(isinstance(v, str) and v.strip() for v in variants):
@@ -132,8 +131,8 @@ def _synonym_table(name: str, node: Node, problems: Problems) -> Synonyms | None
                 f"{what}: the variants of {canonical!r} must be a list of text",
                 'e.g. CEO: [Chief Executive Officer, "Co-founder & CEO"]',
             )
-            ok = False
             continue
+        kept: list[str] = []
         for variant in variants:
             key = comparable(variant)
             if owner.get(key, canonical) != canonical:
@@ -142,10 +141,11 @@ def _synonym_table(name: str, node: Node, problems: Problems) -> Synonyms | None
                     f'{what}: "{variant}" is a synonym of both "{owner[key]}" and "{canonical}"',
                     "keep it under one value (case, punctuation and & vs and do not count)",
                 )
-                ok = False
+                continue
             owner[key] = str(canonical)
-        table[str(canonical)] = [str(v).strip() for v in variants[1:]]
-    return Synonyms(name, table) if ok else None
+            kept.append(str(variant).strip())
+        table[str(canonical)] = kept[1:] if kept and kept[0] == str(canonical).strip() else kept
+    return Synonyms(name, table)
 
 
 def parse_tiers(
