@@ -97,6 +97,44 @@ def build_app(
     require_endpoints(settings)
     config = config or load_config(settings.mappings_dir)
     store = _open_state(settings.state_url, dry_run=dry_run)  # before any call: it may be absent
+    try:
+        sink, login = connect_salesforce(
+            settings,
+            object_name=config.mapping.target_object,
+            external_id_field=config.mapping.external_id_field,
+            sleep=sleep,
+            clock=clock,
+            token_provider=token_provider,
+        )
+    except BaseException:
+        store.close()
+        raise
+    source = HubSpotSource(settings.hubspot, RetryPolicy("hubspot", settings.retry, sleep=sleep))
+    pipeline = SyncPipeline(
+        source=source,
+        sink=sink,
+        store=store,
+        config=config,
+        index_lag_s=settings.hubspot.index_lag_s,
+        batch_size=settings.salesforce.batch_size,
+        clock=clock,
+        sleep=sleep,
+        stop=stop,
+    )
+    return App(pipeline=pipeline, store=store, sink=sink, source=source, config=config, login=login)
+
+
+def connect_salesforce(
+    settings: Settings,
+    *,
+    object_name: str,
+    external_id_field: str,
+    sleep: Sleeper = time.sleep,
+    clock: Callable[[], float] = time.time,
+    token_provider: TokenProvider | None = None,
+) -> tuple[SalesforceSink, JwtBearerLogin | None]:
+    """The Salesforce sink the settings name, logged in first when they name a JWT bearer
+    login (the login renews the session later). The caller closes both."""
     salesforce = settings.salesforce
     login = None
     if salesforce.uses_jwt:
@@ -110,7 +148,6 @@ def build_app(
             token = login()
         except BaseException:
             login.close()
-            store.close()
             raise
         salesforce = salesforce.model_copy(
             update={
@@ -119,26 +156,36 @@ def build_app(
             }
         )
         token_provider = token_provider or login
-    source = HubSpotSource(settings.hubspot, RetryPolicy("hubspot", settings.retry, sleep=sleep))
     sink = SalesforceSink(
         salesforce,
         RetryPolicy("salesforce", settings.retry, sleep=sleep),
-        external_id_field=config.mapping.external_id_field,
-        object_name=config.mapping.target_object,
+        external_id_field=external_id_field,
+        object_name=object_name,
         token_provider=token_provider,
     )
-    pipeline = SyncPipeline(
-        source=source,
-        sink=sink,
-        store=store,
-        config=config,
-        index_lag_s=settings.hubspot.index_lag_s,
-        batch_size=settings.salesforce.batch_size,
-        clock=clock,
-        sleep=sleep,
-        stop=stop,
-    )
-    return App(pipeline=pipeline, store=store, sink=sink, source=source, config=config, login=login)
+    return sink, login
+
+
+@dataclass
+class MetadataClients:
+    """The two adapters, for reading metadata only (``crmbridge mappings init``)."""
+
+    source: HubSpotSource
+    sink: SalesforceSink
+    login: JwtBearerLogin | None
+
+    def close(self) -> None:
+        self.sink.close()
+        if self.login is not None:
+            self.login.close()
+
+
+def metadata_clients(settings: Settings, *, object_name: str = "Lead") -> MetadataClients:
+    """Connect to both systems to read their metadata; no state store, no mapping files."""
+    require_endpoints(settings)
+    sink, login = connect_salesforce(settings, object_name=object_name, external_id_field="Id")
+    source = HubSpotSource(settings.hubspot, RetryPolicy("hubspot", settings.retry))
+    return MetadataClients(source, sink, login)
 
 
 def _open_state(url: str, *, dry_run: bool) -> StateStore:

@@ -352,6 +352,85 @@ def flagged(state_url: str | None, limit: int, offset: int, fmt: str) -> None:
     click.echo(reports.flagged_table(records, total=total, offset=offset))
 
 
+@main.group()
+def mappings() -> None:
+    """Help for editing mappings/: JSON Schemas for editors, a starter map."""
+
+
+@mappings.command("schema")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory to write into (default: schema/ under CRMBRIDGE_MAPPINGS_DIR).",
+)
+def mappings_schema(out: Path | None) -> None:
+    """Write the JSON Schemas of qualification.yaml, fields.yaml and stages.yaml, which editors
+    use to complete and check keys as you type (see the files' first line)."""
+    from crmbridge.schemas import SCHEMA_DIR, write_schemas  # noqa: PLC0415 - only here
+
+    directory = out or _settings().mappings_dir / SCHEMA_DIR
+    for path in write_schemas(directory):
+        click.echo(f"wrote {path}")
+
+
+@mappings.command("init")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("mappings"),
+    show_default=True,
+    help="Directory to write the starter files into.",
+)
+@click.option("--force", is_flag=True, help="Overwrite files that already exist there.")
+def mappings_init(out: Path, force: bool) -> None:
+    """Write a commented starter map (fields.yaml, stages.yaml, qualification.yaml) from
+    HubSpot's contact properties and the Salesforce Lead describe: one call to each."""
+    from crmbridge.bootstrap import metadata_clients  # noqa: PLC0415 - only here
+    from crmbridge.schemas import SCHEMA_DIR, write_schemas  # noqa: PLC0415
+    from crmbridge.starter import starter_map  # noqa: PLC0415
+
+    names = ("fields.yaml", "stages.yaml", "qualification.yaml")
+    taken = [out / name for name in names if (out / name).exists()]
+    if taken and not force:
+        with _config_errors():
+            raise ConfigError(
+                [
+                    ConfigProblem(Location(str(path)), "already exists", hint="use --force")
+                    for path in taken
+                ]
+            )
+    settings = _settings()
+    configure_logging(settings.log_format, "WARNING")
+    with _config_errors():
+        try:
+            clients = metadata_clients(settings)
+            try:
+                schema = clients.sink.describe()
+                props = clients.source.contact_properties()
+            finally:
+                clients.close()
+        except (FatalApiError, RetryableApiError) as exc:
+            click.echo(f"crmbridge: cannot read the metadata: {exc}", err=True)
+            raise SystemExit(
+                EXIT_FATAL if isinstance(exc, FatalApiError) else EXIT_STOPPED_EARLY
+            ) from None
+    starter = starter_map(schema, props)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"fields.yaml": starter.fields, "qualification.yaml": starter.qualification}
+    if starter.stages is not None:
+        files["stages.yaml"] = starter.stages
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out / name}")
+    write_schemas(out / SCHEMA_DIR)
+    click.echo(
+        f"{starter.paired} {schema.name} fields paired with HubSpot properties; "
+        f"{len(starter.unpaired_fields)} left for you (listed at the end of fields.yaml). "
+        f"Check every line, then run `crmbridge validate --mappings-dir {out}`."
+    )
+
+
 @main.command()
 @_state_option
 def status(state_url: str | None) -> None:

@@ -48,6 +48,20 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class PropertyInfo:
+    """One HubSpot contact property definition (``GET /crm/v3/properties/contacts``): what a
+    starter map is built from. ``options`` are (internal value, label) pairs."""
+
+    name: str
+    label: str
+    type: str
+    field_type: str
+    options: tuple[tuple[str, str], ...] = ()
+    read_only: bool = False
+    hubspot_defined: bool = True
+
+
+@dataclass(frozen=True)
 class PicklistValue:
     value: str
     label: str

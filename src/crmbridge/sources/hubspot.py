@@ -24,6 +24,8 @@ HubSpot quirks this adapter is built around (api-contracts.md §3, §5), each wi
 - **No default timeout** in the client: every call passes ``_request_timeout``.
 - **Each ``client.crm.contacts.search_api`` access builds a new ApiClient and pool**: built once.
 - **Archived contacts** never appear in search, so nothing here can delete sales data.
+- **The properties API has its own ``ApiException`` class** (``hubspot.crm.properties``):
+  catching the contacts one would miss its errors (docs/hubspot-api.md, "Client library").
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import structlog
 import urllib3
 from hubspot import HubSpot
 from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest
+from hubspot.crm.properties import ApiException as PropertiesApiException
 
 from crmbridge.errors import (
     AuthenticationError,
@@ -50,7 +53,7 @@ from crmbridge.errors import (
     RequestRejectedError,
     RetryableApiError,
 )
-from crmbridge.model import Cursor, SourceContact
+from crmbridge.model import Cursor, PropertyInfo, SourceContact
 from crmbridge.ports import Page
 from crmbridge.retry import RetryPolicy
 from crmbridge.settings import HubSpotSettings
@@ -209,6 +212,34 @@ class HubSpotSource:
             if not full or not rows:
                 return
 
+    # -- metadata ---------------------------------------------------------------------------
+    def contact_properties(self) -> list[PropertyInfo]:
+        """The portal's contact property definitions (one ``GET /crm/v3/properties/contacts``,
+        retried like search), archived ones aside. Raises the crmbridge errors ``pull`` does."""
+        api = self._client.crm.properties.core_api
+
+        def _call() -> dict[str, Any]:
+            self.calls += 1
+            try:
+                response = api.get_all(
+                    object_type="contacts", _preload_content=False, _request_timeout=self._timeout
+                )
+            except (ApiException, PropertiesApiException) as exc:
+                raise translate_api_exception(exc) from None
+            except urllib3.exceptions.HTTPError as exc:
+                raise translate_connection_error(exc) from None
+            try:
+                return dict(json.loads(response.data))
+            finally:
+                response.release_conn()
+
+        body = self._retry.call(_call)
+        return [
+            info
+            for raw in body.get("results") or []
+            if (info := _property_from_json(raw)) is not None
+        ]
+
     # -- one search call --------------------------------------------------------------------
     def _search(
         self, groups: list[list[dict[str, str]]], sort: str, properties: list[str]
@@ -286,6 +317,25 @@ def _cursor_after(rows: list[SourceContact]) -> Cursor:
     """The cursor once ``rows`` (sorted by timestamp, holding their last tie whole) are done."""
     last_ms = rows[-1].modified_at_ms
     return Cursor(last_ms, max(c.numeric_id for c in rows if c.modified_at_ms == last_ms))
+
+
+def _property_from_json(raw: Any) -> PropertyInfo | None:
+    if not isinstance(raw, dict) or raw.get("archived") or not raw.get("name"):
+        return None
+    metadata = raw.get("modificationMetadata") or {}
+    return PropertyInfo(
+        name=str(raw["name"]),
+        label=str(raw.get("label") or raw["name"]),
+        type=str(raw.get("type") or "string").lower(),
+        field_type=str(raw.get("fieldType") or "text"),
+        options=tuple(
+            (str(o.get("value")), str(o.get("label") or o.get("value")))
+            for o in raw.get("options") or []
+            if isinstance(o, dict) and not o.get("hidden")
+        ),
+        read_only=bool(metadata.get("readOnlyValue") or raw.get("calculated")),
+        hubspot_defined=bool(raw.get("hubspotDefined", True)),
+    )
 
 
 def _contact_from_json(raw: dict[str, Any]) -> SourceContact | None:
