@@ -49,6 +49,10 @@ from crmbridge.state import open_store, schema_revisions
 
 log = structlog.get_logger(__name__)
 
+#: A what-if judges in parallel from this many contacts up, with at most this many processes.
+WHATIF_PARALLEL_FROM = 20_000
+WHATIF_MAX_JOBS = 4
+
 
 @contextmanager
 def _config_errors() -> Iterator[None]:
@@ -284,17 +288,25 @@ def validate(mappings_dir: Path | None) -> None:
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.option("--limit", default=50, show_default=True, help="Flipped contacts the table lists.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that judge a large store in parallel (default: the CPUs, at most 4).",
+)
 def whatif(
+    *,
     state_url: str | None,
     rules_file: Path | None,
     mappings_dir: Path | None,
     fmt: str,
     limit: int,
+    jobs: int | None,
 ) -> None:
     """Replay proposed rules (and map) over the latest stored decision of every contact: how
     many leads would flip each way, by criterion, lead source and stage. Reads the state
     store only: no API call, nothing written (`sync --dry-run` is the live counterpart)."""
-    from crmbridge.whatif import replay  # noqa: PLC0415 - only this command needs them
+    from crmbridge.whatif import StoreAddress, replay_store  # noqa: PLC0415 - only this one
     from crmbridge.whatif_report import whatif_json, whatif_text  # noqa: PLC0415
 
     if rules_file is None and mappings_dir is None:
@@ -318,10 +330,16 @@ def whatif(
             problems = config.check_schema(stored.schema)
             if problems:
                 raise ConfigError(problems)
-            result = replay(
-                store.latest_decisions(),
+            identity = store.identity()
+            contacts = sum(store.outcome_counts().values())
+            workers = jobs or min(os.cpu_count() or 1, WHATIF_MAX_JOBS)
+            result = replay_store(
+                store,
                 config,
                 stored.schema,
+                address=StoreAddress(settings.state_url, identity.pipeline),
+                # Starting the processes costs about a second: worth it on a large store only.
+                workers=workers if contacts >= WHATIF_PARALLEL_FROM else 1,
                 describe_fetched_at=stored.fetched_at,
             )
     finally:

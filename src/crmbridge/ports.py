@@ -105,7 +105,8 @@ class RejectRecord:
 class LatestDecision:
     """A contact's latest recorded decision and its ledger entry (what a replay starts from).
 
-    The decision's ``criteria`` and ``payload`` are not read (a replay judges again)."""
+    The decision's ``criteria``, ``payload``, ``transition`` and ``flags`` are not read (a
+    replay judges again)."""
 
     decision: Decision
     ledger: LedgerEntry
@@ -222,8 +223,18 @@ class StateStore(Protocol):
 
     def latest_decisions(self, *, chunk_size: int = 1000) -> Iterator[list[LatestDecision]]:
         """The latest recorded decision of every contact in the ledger (an archived contact's
-        last word aside), with its ledger entry, in contact-id order, ``chunk_size`` at a time.
-        Reads only; each chunk is one short read, so a long replay holds no lock."""
+        last word aside), with its ledger entry, in contact-id order, ``chunk_size`` contacts
+        at a time (the chunks of :meth:`contact_ranges`). Reads only; each chunk is one short
+        read, so a long replay holds no lock."""
+        ...
+
+    def contact_ranges(self, *, chunk_size: int = 1000) -> list[tuple[str, str]]:
+        """The ledger's contact ids cut into consecutive ranges of ``chunk_size``: (first,
+        last) of each, in order. Several readers can share a replay by range."""
+        ...
+
+    def latest_decisions_between(self, first: str, last: str) -> list[LatestDecision]:
+        """:meth:`latest_decisions` for the contacts from ``first`` to ``last`` (inclusive)."""
         ...
 
     def save_schema(self, schema: ObjectSchema) -> None:

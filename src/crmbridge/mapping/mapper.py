@@ -181,6 +181,18 @@ class FieldMapping:
         self._plan_lock = threading.Lock()
         self._plan: tuple[ObjectSchema, tuple[_Target, ...], _Target | None] | None = None
 
+    def __getstate__(self) -> dict[str, object]:
+        # Picklable (a what-if sends the map to its worker processes): the lock and the
+        # per-describe cache are rebuilt on the other side.
+        state = dict(vars(self))
+        del state["_plan_lock"]
+        state["_plan"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        vars(self).update(state)
+        self._plan_lock = threading.Lock()
+
     def stage_of(self, contact: SourceContact) -> str | None:
         """The stage map's value for ``contact`` (first matching stage, else its default)."""
         return self.stage_map.status_of(contact) if self.stage_map else None

@@ -289,6 +289,13 @@ class RuleSet:
     def __repr__(self) -> str:
         return f"RuleSet({self.name!r}, version={self.version!r}, source={self.source!r})"
 
+    def __reduce__(self) -> tuple[Any, tuple[RuleSetSpec], dict[str, str]]:
+        # Picklable by its spec (compiled patterns are not): rebuilt on the other side.
+        return (RuleSet, (self.spec,), {"source": self.source})
+
+    def __setstate__(self, state: dict[str, str]) -> None:
+        self.source = state["source"]
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> RuleSet:
         """Build from plain data shaped like ``qualification.yaml``; raises ConfigError like

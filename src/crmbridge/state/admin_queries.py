@@ -12,13 +12,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, exists, func, literal, null, select
+from sqlalchemy import Connection, Table, Text, exists, func, select, type_coerce
 from sqlalchemy.orm import aliased
 
-from crmbridge.model import ObjectSchema
+from crmbridge.model import Decision, ObjectSchema, Outcome, Reason, RejectStage
 from crmbridge.ports import DecisionRecord, LatestDecision, LedgerEntry, StoredSchema
-from crmbridge.state.codec import decision_from_row, dumps
-from crmbridge.state.schema import decisions, ledger, salesforce_schemas
+from crmbridge.state.codec import decision_from_row, decode_text, dumps
+from crmbridge.state.schema import decisions, ledger, load_text, salesforce_schemas
 
 __all__ = ["AdminQueries"]
 
@@ -44,43 +44,78 @@ class AdminQueries:
 
     # -- the latest decision of every contact ----------------------------------------------------
     def latest_decisions(self, *, chunk_size: int = 1000) -> Iterator[list[LatestDecision]]:
-        after: str | None = None
-        while True:
-            with self._read() as conn:
-                query = select(ledger).where(ledger.c.pipeline == self._pipeline)
-                if after is not None:
-                    query = query.where(ledger.c.contact_id > after)
-                entries = conn.execute(
-                    query.order_by(ledger.c.contact_id).limit(max(chunk_size, 1))
-                ).all()
-                if not entries:
-                    return
-                first, last = entries[0].contact_id, entries[-1].contact_id
-                rows = conn.execute(self._latest_in(first, last)).all()
-            by_contact = {row.contact_id: row for row in rows}
-            chunk = [
-                LatestDecision(decision_from_row(by_contact[e.contact_id]._mapping), _entry(e))
-                for e in entries
-                if e.contact_id in by_contact
-            ]
+        for first, last in self.contact_ranges(chunk_size=chunk_size):
+            chunk = self.latest_decisions_between(first, last)
             if chunk:
                 yield chunk
-            after = last
 
-    def _latest_in(self, first: str, last: str) -> Any:
-        """The latest non-archived decision of each contact from ``first`` to ``last`` (ids in
-        ledger order), without the two largest columns a replay does not read."""
-        in_range = and_(
-            decisions.c.pipeline == self._pipeline,
-            decisions.c.contact_id >= first,
-            decisions.c.contact_id <= last,
-            decisions.c.outcome != _SKIPPED,
+    def contact_ranges(self, *, chunk_size: int = 1000) -> list[tuple[str, str]]:
+        query = (
+            select(ledger.c.contact_id)
+            .where(ledger.c.pipeline == self._pipeline)
+            .order_by(ledger.c.contact_id)
         )
-        newest = select(func.max(decisions.c.id)).where(in_range).group_by(decisions.c.contact_id)
-        wanted = [c for c in decisions.c if c.name not in ("criteria_json", "payload_json")]
-        return select(
-            *wanted, literal("[]").label("criteria_json"), null().label("payload_json")
-        ).where(decisions.c.id.in_(newest.scalar_subquery()))
+        with self._read() as conn:
+            ids = [str(contact) for contact in conn.execute(query).scalars()]
+        size = max(chunk_size, 1)
+        return [
+            (ids[start], ids[min(start + size, len(ids)) - 1]) for start in range(0, len(ids), size)
+        ]
+
+    def latest_decisions_between(self, first: str, last: str) -> list[LatestDecision]:
+        with self._read() as conn:
+            rows = conn.execute(self._latest_between(first, last)).all()
+        return [_latest(row) for row in rows]
+
+    def _latest_between(self, first: str, last: str) -> Any:
+        """Each ledger entry from ``first`` to ``last`` with the columns of its contact's
+        latest non-archived decision a replay reads, in contact-id order. Text columns are
+        read raw (``_raw``), skipping the per-value type machinery (a replay reads 100,000
+        rows), and :func:`_latest` unescapes the few stored escaped."""
+        newest = (
+            select(decisions.c.contact_id, func.max(decisions.c.id).label("id"))
+            .where(
+                decisions.c.pipeline == self._pipeline,
+                decisions.c.contact_id >= first,
+                decisions.c.contact_id <= last,
+                decisions.c.outcome != _SKIPPED,
+            )
+            .group_by(decisions.c.contact_id)
+            .subquery()
+        )
+        joined = ledger.join(newest, newest.c.contact_id == ledger.c.contact_id).join(
+            decisions, decisions.c.id == newest.c.id
+        )
+        return (
+            select(
+                _raw(ledger.c.contact_id),
+                ledger.c.status,
+                ledger.c.modified_at_ms,
+                ledger.c.payload_hash,
+                _raw(ledger.c.salesforce_id),
+                _raw(ledger.c.rule_set_version),
+                _raw(ledger.c.lead_stage),
+                decisions.c.modified_at_ms,
+                decisions.c.email,
+                decisions.c.outcome,
+                decisions.c.stage,
+                _raw(decisions.c.rule_set_version),
+                decisions.c.qualified,
+                decisions.c.reasons_json,
+                decisions.c.inputs_json,
+                _raw(decisions.c.salesforce_id),
+                _raw(decisions.c.tier),
+                decisions.c.score,
+                _raw(decisions.c.lead_stage),
+            )
+            .select_from(joined)
+            .where(
+                ledger.c.pipeline == self._pipeline,
+                ledger.c.contact_id >= first,
+                ledger.c.contact_id <= last,
+            )
+            .order_by(ledger.c.contact_id)
+        )
 
     # -- the last describe --------------------------------------------------------------------
     def save_schema(self, schema: ObjectSchema) -> None:
@@ -139,13 +174,60 @@ class AdminQueries:
             return int(conn.execute(query).scalar_one())
 
 
-def _entry(row: Any) -> LedgerEntry:
-    return LedgerEntry(
-        contact_id=row.contact_id,
-        status=row.status,
-        modified_at_ms=int(row.modified_at_ms),
-        payload_hash=row.payload_hash,
-        salesforce_id=row.salesforce_id,
-        rule_set_version=row.rule_set_version,
-        lead_stage=row.lead_stage,
+def _raw(column: Any) -> Any:
+    """A ``StoredText`` column read as the text stored (unescaped by :func:`_text`)."""
+    return type_coerce(column, Text())
+
+
+def _text(stored: str | None) -> str | None:
+    return None if stored is None else load_text(stored)
+
+
+def _latest(row: Any) -> LatestDecision:
+    (
+        contact_id,
+        status,
+        ledger_ms,
+        payload_hash,
+        ledger_sf_id,
+        ledger_version,
+        ledger_stage,
+        modified_at_ms,
+        email,
+        outcome,
+        stage,
+        version,
+        qualified,
+        reasons_json,
+        inputs_json,
+        salesforce_id,
+        tier,
+        score,
+        lead_stage,
+    ) = row
+    contact = load_text(contact_id)
+    entry = LedgerEntry(
+        contact_id=contact,
+        status=status,
+        modified_at_ms=int(ledger_ms),
+        payload_hash=payload_hash,
+        salesforce_id=_text(ledger_sf_id),
+        rule_set_version=_text(ledger_version),
+        lead_stage=_text(ledger_stage),
     )
+    decision = Decision(
+        contact_id=contact,
+        modified_at_ms=int(modified_at_ms),
+        email=decode_text(email),
+        outcome=Outcome(outcome),
+        rule_set_version=load_text(version),
+        qualified=bool(qualified),
+        inputs=json.loads(inputs_json),
+        reasons=tuple(Reason.from_json(r) for r in json.loads(reasons_json)),
+        stage=RejectStage(stage) if stage else None,
+        salesforce_id=_text(salesforce_id),
+        tier=_text(tier),
+        score=int(score) if score is not None else None,
+        lead_stage=_text(lead_stage),
+    )
+    return LatestDecision(decision, entry)
