@@ -145,9 +145,11 @@ def machine() -> str:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"CPython {platform.python_version()}, commit `{commit or '?'}`"
+        f"CPython {platform.python_version()}, commit `{commit or '?'}`, "
+        f"load average at start {load}"
     )
 
 

@@ -271,8 +271,29 @@ class FileSpec:
             schema["$defs"] = {name: shape.schema() for name, shape in self.defs.items()}
         return schema
 
-    def objects(self) -> dict[str, Obj]:
-        """Every named object (the root as ``""``), for checks that walk them all."""
-        found = {"": self.root}
-        found.update({n: s for n, s in self.defs.items() if isinstance(s, Obj)})
+    def objects(self) -> list[Obj]:
+        """Every object of the file, nested ones included, each once (for checks and docs)."""
+        found: list[Obj] = []
+
+        def walk(shape: Shape) -> None:
+            if isinstance(shape, Obj):
+                if any(shape is seen for seen in found):
+                    return
+                found.append(shape)
+                for key in shape.keys:
+                    walk(key.shape)
+            elif isinstance(shape, ListOf):
+                walk(shape.item)
+            elif isinstance(shape, MapOf):
+                walk(shape.value)
+            elif isinstance(shape, AnyOf):
+                for option in shape.options:
+                    walk(option)
+            elif isinstance(shape, IfHas):
+                walk(shape.then)
+                walk(shape.otherwise)
+
+        walk(self.root)
+        for shape in self.defs.values():
+            walk(shape)
         return found

@@ -21,6 +21,8 @@ same as with one.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.context
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -211,13 +213,20 @@ def replay_store(
         return replay(chunks, config, schema, describe_fetched_at=describe_fetched_at)
     result = _empty(config, describe_fetched_at)
     ranges = store.contact_ranges(chunk_size=chunk_size)
-    # spawn: workers start clean (no inherited threads or connections); the configuration is
-    # pickled to them once, and each opens the store on its own.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, _start_worker, (config, schema, address)) as pool:
+    with _pool_context().Pool(workers, _start_worker, (config, schema, address)) as pool:
         for counted in pool.imap(_judge_range, ranges):
             _merge(result, counted)
     return result
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """fork where it is safe (one thread: nothing half-held is copied) and cheap: the workers
+    start at once and share what is imported; spawn otherwise. Either way each worker opens
+    the store itself and never touches connections of this process (a forked worker leaves
+    by ``os._exit``, so it does not even close them)."""
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def _empty(config: Configuration, describe_fetched_at: str | None) -> WhatIf:
