@@ -29,13 +29,12 @@ import statistics
 import subprocess
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from common import postgres_database, publish
 from sqlalchemy import create_engine, text
 
 from crmbridge.configuration import Configuration, load_configuration
@@ -125,22 +124,6 @@ def run(
         store.close()
 
 
-@contextmanager
-def postgres_database(server: str) -> Iterator[str]:
-    name = f"crmbridge_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        server.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield server.rsplit("/", 1)[0] + "/" + name
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
-
-
 def machine() -> str:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
@@ -185,10 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with postgres_database(args.postgres) as pg:
                     lines += run("PostgreSQL", pg, args.decisions, args.repeat, config, workers)
     lines += ["", "Produced by `bench/whatif.py`; see `bench/README.md`."]
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if not args.no_write:
-        RESULTS.write_text(report, encoding="utf-8")
+    publish(lines, RESULTS, write=not args.no_write)
     return 0
 
 

@@ -22,7 +22,7 @@ the key path (``<dict>:criteria[1].op``) instead of a line.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -502,3 +502,25 @@ def get_choice(
             close_match_hint(text, [c.value for c in choices], what="valid values"),
         )
         return default
+
+
+def names_in(
+    node: Node, allowed: Sequence[str], problems: Problems, *, what: str, of: str, listed: str
+) -> list[str] | None:
+    """A name, or a list of names, each one of ``allowed``; ``None`` when any is not (each
+    reported at its line as not being ``of``, with the closest of ``listed`` as a hint)."""
+    items = list(node.elements()) if node.is_list else [node]
+    found: list[str] = []
+    for item in items:
+        value = item.value
+        if not isinstance(value, str) or value not in allowed:
+            problems.add(
+                item,
+                f'{what}: "{value}" is not {of}',
+                close_match_hint(str(value), list(allowed), what=listed),
+            )
+            continue
+        found.append(value)
+    if not items:
+        problems.add(node, f"{what}: an empty list", f"name at least one of {listed}")
+    return found if items and len(found) == len(items) else None

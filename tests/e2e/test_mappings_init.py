@@ -3,9 +3,6 @@ simulators: a commented starter map that validate accepts and a real pass can us
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,8 @@ from crmbridge.schemas import FILE_SPECS, schema_text
 from crmbridge.state import open_store
 from crmbridge.yamlfile import load_yaml
 
+from .test_cli import base_env, crmbridge
+
 PROPERTIES = "GET /crm/v3/properties/contacts"
 DESCRIBE = "GET /sobjects/Lead/describe"
 
@@ -27,23 +26,10 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         yield sandbox
 
 
-def crmbridge(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crmbridge", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.fixture
 def env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CRMBRIDGE_")}
     return {
-        **clean,
+        **base_env(),
         **box.environment(),
         "CRMBRIDGE_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
         "CRMBRIDGE_MAPPINGS_DIR": str(tmp_path / "starter"),

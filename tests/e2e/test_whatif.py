@@ -4,10 +4,8 @@ that the replay calls no API and writes nothing."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from crmbridge.state import open_store
 from crmbridge.whatif import NEWLY_QUALIFIED, NEWLY_REJECTED, replay
 
 from .conftest import MAPPINGS, World
+from .test_cli import base_env, crmbridge
 
 SHIPPED_RULES = (MAPPINGS / "qualification.yaml").read_text(encoding="utf-8")
 #: A looser budget (40,000) and a stricter timeline (under 90 days): flips both ways.
@@ -37,16 +36,19 @@ def dump(path: Path) -> list[str]:
         return list(conn.iterdump())
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBRIDGE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "crmbridge", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+def whatif(world: World, proposal: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`crmbridge whatif` on the world's store with ``proposal`` and the shipped map."""
+    return crmbridge(
+        "whatif",
+        "--rules",
+        str(proposal),
+        "--mappings",
+        str(MAPPINGS),
+        "--state-url",
+        f"sqlite:///{world.state_path}",
+        *extra,
+        env=base_env(),
+        cwd=proposal.parent,
     )
 
 
@@ -105,18 +107,7 @@ def test_the_whatif_command_calls_no_api_and_writes_nothing(seeded: World, tmp_p
     seeded.close()
     rows = dump(seeded.state_path)
     hubspot, salesforce = seeded.hubspot.calls.snapshot(), seeded.salesforce.calls.snapshot()
-    done = run_cli(
-        "whatif",
-        "--rules",
-        str(proposal),
-        "--mappings",
-        str(MAPPINGS),
-        "--state-url",
-        f"sqlite:///{seeded.state_path}",
-        "--format",
-        "json",
-        cwd=tmp_path,
-    )
+    done = whatif(seeded, proposal, "--format", "json")
     assert done.returncode == 0, done.stderr
     assert dump(seeded.state_path) == rows
     assert seeded.hubspot.calls.snapshot() == hubspot
@@ -140,16 +131,7 @@ def test_a_rule_on_a_property_never_pulled_is_not_replayable(seeded: World, tmp_
         encoding="utf-8",
     )
     seeded.close()
-    done = run_cli(
-        "whatif",
-        "--rules",
-        str(proposal),
-        "--mappings",
-        str(MAPPINGS),
-        "--state-url",
-        f"sqlite:///{seeded.state_path}",
-        cwd=tmp_path,
-    )
+    done = whatif(seeded, proposal)
     assert done.returncode == 0, done.stderr
     lines = [line.strip() for line in done.stdout.splitlines()]
     assert lines[2].split() == ["replayed", "0"]
@@ -163,7 +145,9 @@ def test_whatif_without_a_stored_describe_says_what_to_do(tmp_path: Path) -> Non
     """A store no pass has run against holds no describe: exit 2 with the hint."""
     url = f"sqlite:///{tmp_path / 'state.db'}"
     open_store(url, create=True).close()
-    done = run_cli("whatif", "--mappings", str(MAPPINGS), "--state-url", url, cwd=tmp_path)
+    done = crmbridge(
+        "whatif", "--mappings", str(MAPPINGS), "--state-url", url, env=base_env(), cwd=tmp_path
+    )
     assert done.returncode == 2
     assert "holds no Salesforce describe of Lead yet" in done.stderr
     assert "crmbridge sync --once" in done.stderr

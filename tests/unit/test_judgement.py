@@ -15,22 +15,12 @@ from crmbridge.judgement import judge, judge_contacts, passes_gate
 from crmbridge.model import FlagAction, MoveVerdict, Outcome, RejectStage, SourceContact
 from crmbridge.ports import LedgerEntry
 from crmbridge.testing import reference_lead_schema
+from tests.unit import test_pipeline
 
 SHIPPED = Path(__file__).resolve().parents[2] / "mappings"
 SCHEMA = reference_lead_schema()
 
-QUALIFIED = {
-    "firstname": "Ana",
-    "lastname": "Lima",
-    "company": "Acme Tools",
-    "email": "ana@example.com",
-    "jobtitle": "CEO",
-    "industry": "MACHINERY",
-    "budget": "90000",
-    "need": "supply chain delays",
-    "timeline_days": "30",
-    "lifecyclestage": "marketingqualifiedlead",
-}
+QUALIFIED = {**test_pipeline.QUALIFIED, "lifecyclestage": "marketingqualifiedlead"}
 
 
 def contact(**props: str | None) -> SourceContact:

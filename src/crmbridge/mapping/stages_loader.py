@@ -21,9 +21,9 @@ from crmbridge.yamlfile import (
     Problems,
     check_keys,
     child_or_self,
-    close_match_hint,
     get_choice,
     get_text,
+    names_in,
 )
 
 __all__ = ["STAGES_FILE", "parse_stages"]
@@ -134,21 +134,9 @@ def _stage_names(
     """One stage name, or a list of them, each a stage of the map (``default`` included)."""
     if node is None:
         return None
-    items = list(node.elements()) if node.is_list else [node]
-    found: list[str] = []
-    for item in items:
-        value = item.value
-        if not isinstance(value, str) or value not in names:
-            problems.add(
-                item,
-                f'{what}: "{value}" is not a stage of {STAGES_FILE}',
-                close_match_hint(str(value), names, what="stages"),
-            )
-            continue
-        found.append(value)
-    if not items:
-        problems.add(node, f"{what}: an empty list of stages", "name at least one stage")
-    return found if len(found) == len(items) and found else None
+    return names_in(
+        node, names, problems, what=what, of=f"a stage of {STAGES_FILE}", listed="stages"
+    )
 
 
 def _parse_stage(item: Node, problems: Problems) -> Stage | None:

@@ -23,10 +23,10 @@ from crmbridge.yamlfile import (
     Node,
     Problems,
     check_keys,
-    close_match_hint,
     get_bool,
     get_count,
     get_text,
+    names_in,
 )
 
 __all__ = ["Grade", "Scored", "grade", "parse_synonyms", "parse_tiers"]
@@ -226,18 +226,10 @@ def _requires(
     if not node.is_list or not node.value:
         problems.add(node, f'{what}: "requires" must be a list of criteria', "e.g. [budget, need]")
         return None
-    names: list[str] = []
-    for element in node.elements():
-        value = element.value
-        if not isinstance(value, str) or value not in top:
-            problems.add(
-                element,
-                f'{what}: "{value}" is not a top-level criterion',
-                close_match_hint(str(value), top, what="top-level criteria"),
-            )
-            continue
-        names.append(value)
-    return tuple(names) if len(names) == len(node.value) else None
+    names = names_in(
+        node, top, problems, what=what, of="a top-level criterion", listed="top-level criteria"
+    )
+    return tuple(names) if names is not None else None
 
 
 def _set(node: Node | None, problems: Problems, what: str) -> dict[str, FieldValue]:

@@ -219,19 +219,11 @@ class HubSpotSource:
         api = self._client.crm.properties.core_api
 
         def _call() -> dict[str, Any]:
-            self.calls += 1
-            try:
-                response = api.get_all(
+            return self._send(
+                lambda: api.get_all(
                     object_type="contacts", _preload_content=False, _request_timeout=self._timeout
                 )
-            except (ApiException, PropertiesApiException) as exc:
-                raise translate_api_exception(exc) from None
-            except urllib3.exceptions.HTTPError as exc:
-                raise translate_connection_error(exc) from None
-            try:
-                return dict(json.loads(response.data))
-            finally:
-                response.release_conn()
+            )
 
         body = self._retry.call(_call)
         return [
@@ -239,6 +231,20 @@ class HubSpotSource:
             for raw in body.get("results") or []
             if (info := _property_from_json(raw)) is not None
         ]
+
+    def _send(self, request: Callable[[], Any]) -> dict[str, Any]:
+        """One API call (counted) with the client's errors translated, its raw JSON parsed."""
+        self.calls += 1
+        try:
+            response = request()
+        except (ApiException, PropertiesApiException) as exc:
+            raise translate_api_exception(exc) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise translate_connection_error(exc) from None
+        try:
+            return dict(json.loads(response.data))
+        finally:
+            response.release_conn()
 
     # -- one search call --------------------------------------------------------------------
     def _search(
@@ -256,21 +262,13 @@ class HubSpotSource:
 
         def _call() -> dict[str, Any]:
             self._pacer.wait()
-            self.calls += 1
-            try:
-                response = self._search_api.do_search(
+            return self._send(
+                lambda: self._search_api.do_search(
                     public_object_search_request=request,
                     _preload_content=False,
                     _request_timeout=self._timeout,
                 )
-            except ApiException as exc:
-                raise translate_api_exception(exc) from None
-            except urllib3.exceptions.HTTPError as exc:
-                raise translate_connection_error(exc) from None
-            try:
-                return dict(json.loads(response.data))
-            finally:
-                response.release_conn()
+            )
 
         body = self._retry.call(_call)
         results = body.get("results") or []

@@ -74,12 +74,7 @@ class AdminQueries:
         rows), and :func:`_latest` unescapes the few stored escaped."""
         newest = (
             select(decisions.c.contact_id, func.max(decisions.c.id).label("id"))
-            .where(
-                decisions.c.pipeline == self._pipeline,
-                decisions.c.contact_id >= first,
-                decisions.c.contact_id <= last,
-                decisions.c.outcome != _SKIPPED,
-            )
+            .where(*self._between(decisions, first, last), decisions.c.outcome != _SKIPPED)
             .group_by(decisions.c.contact_id)
             .subquery()
         )
@@ -109,13 +104,14 @@ class AdminQueries:
                 _raw(decisions.c.lead_stage),
             )
             .select_from(joined)
-            .where(
-                ledger.c.pipeline == self._pipeline,
-                ledger.c.contact_id >= first,
-                ledger.c.contact_id <= last,
-            )
+            .where(*self._between(ledger, first, last))
             .order_by(ledger.c.contact_id)
         )
+
+    def _between(self, table: Table, first: str, last: str) -> tuple[Any, ...]:
+        """This pipeline's rows of ``table`` for the contacts from ``first`` to ``last``."""
+        column = table.c.contact_id
+        return (table.c.pipeline == self._pipeline, column >= first, column <= last)
 
     # -- the last describe --------------------------------------------------------------------
     def save_schema(self, schema: ObjectSchema) -> None:
