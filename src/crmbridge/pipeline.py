@@ -224,11 +224,12 @@ class SyncPipeline:
 
     def judge_contacts(self, contacts: Iterable[SourceContact]) -> list[Decision]:
         """Judge given contacts as a pass would (the describe, the ledger) and return their
-        decisions (a lead to push is ``TO_PUSH``): nothing pushed, nothing written."""
+        decisions in the order given (a lead to push is ``TO_PUSH``): nothing pushed, nothing
+        written."""
         schema = self._schema_for_pass(dry_run=True)
         given = list(newest_versions(contacts).values())
-        judged = self._judge_page(given, None, schema)
-        return judged.settled + judged.to_push
+        config = self._config
+        return judge_contacts(given, config, schema, self.store.ledger([c.id for c in given]))
 
     @staticmethod
     def _stopped(summary: PassSummary, exc: CrmBridgeError) -> None:
