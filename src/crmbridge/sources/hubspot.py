@@ -25,7 +25,7 @@ HubSpot quirks this adapter is built around (api-contracts.md §3, §5), each wi
 - **Each ``client.crm.contacts.search_api`` access builds a new ApiClient and pool**: built once.
 - **Archived contacts** never appear in search, so nothing here can delete sales data.
 - **The properties API has its own ``ApiException`` class** (``hubspot.crm.properties``):
-  catching the contacts one would miss its errors (docs/hubspot-api.md, "Client library").
+  catching the contacts one would miss its errors (docs/hubspot-api.md, "Python client").
 """
 
 from __future__ import annotations
