@@ -26,10 +26,11 @@ from crmbridge.daemon import (
     install_signal_handlers,
     run_loop,
 )
+from crmbridge.display import visible
 from crmbridge.errors import ConfigError, FatalApiError, RetryableApiError
 from crmbridge.logs import configure_logging
 from crmbridge.ports import RejectFilter
-from crmbridge.settings import Settings, load_settings
+from crmbridge.settings import load_settings
 from crmbridge.state import open_store, sqlite_path
 from crmbridge.state.sqlite import SQLiteStateStore
 
@@ -42,16 +43,23 @@ def _config_errors() -> Iterator[None]:
     except ConfigError as exc:
         click.echo(f"crmbridge: configuration error ({len(exc.problems)} problem(s))", err=True)
         for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
+            # A message may quote a file's value or a Salesforce answer: show it escaped.
+            click.echo(f"  {visible(f'{problem.location}: {problem.message}')}", err=True)
+            if problem.hint:
+                click.echo(f"    hint: {visible(problem.hint)}", err=True)
         raise SystemExit(EXIT_CONFIG) from None
 
 
-def _settings(**overrides: Any) -> Settings:
-    with _config_errors():
-        return load_settings(**overrides)
+class _Commands(click.Group):
+    """The command group: a ConfigError raised anywhere in any command exits 2 with its
+    locations and hints, never as a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _config_errors():
+            return super().invoke(ctx)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="crmbridge")
 def main() -> None:
     """Move qualified leads from HubSpot to Salesforce; log every reject with its reasons."""
@@ -59,36 +67,35 @@ def main() -> None:
 
 # -- syncing ------------------------------------------------------------------------------------
 def _run(once: bool, *, dry_run: bool = False) -> None:
-    settings = _settings()
+    settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    if dry_run and settings.state_url.startswith("sqlite:"):
-        with _config_errors():
-            if not sqlite_path(settings.state_url).exists():
-                # Nothing synced yet: judge from the start without creating a state file.
-                settings = settings.model_copy(update={"state_url": "sqlite:///:memory:"})
+    if (
+        dry_run
+        and settings.state_url.startswith("sqlite:")
+        and not sqlite_path(settings.state_url).exists()
+    ):
+        # Nothing synced yet: judge from the start without creating a state file.
+        settings = settings.model_copy(update={"state_url": "sqlite:///:memory:"})
     stop = threading.Event()
     install_signal_handlers(stop)
-    with _config_errors():
-        try:
-            app = build_app(settings, stop=stop)
-        except (FatalApiError, RetryableApiError) as exc:
-            click.echo(f"crmbridge: cannot start: {exc}", err=True)
-            raise SystemExit(
-                EXIT_FATAL if isinstance(exc, FatalApiError) else EXIT_STOPPED_EARLY
-            ) from None
-        try:
-            code = run_loop(
-                app.pipeline,
-                poll_interval_s=settings.poll_interval_s,
-                stop=stop,
-                once=once or dry_run,
-                dry_run=dry_run,
-                on_pass=(lambda s: click.echo(reports.summary_text(s)))
-                if once or dry_run
-                else None,
-            )
-        finally:
-            app.close()
+    try:
+        app = build_app(settings, stop=stop)
+    except (FatalApiError, RetryableApiError) as exc:
+        click.echo(f"crmbridge: cannot start: {visible(str(exc))}", err=True)
+        raise SystemExit(
+            EXIT_FATAL if isinstance(exc, FatalApiError) else EXIT_STOPPED_EARLY
+        ) from None
+    try:
+        code = run_loop(
+            app.pipeline,
+            poll_interval_s=settings.poll_interval_s,
+            stop=stop,
+            once=once or dry_run,
+            dry_run=dry_run,
+            on_pass=(lambda s: click.echo(reports.summary_text(s))) if once or dry_run else None,
+        )
+    finally:
+        app.close()
     raise SystemExit(code)
 
 
@@ -123,10 +130,9 @@ def demo(contacts: int, state_url: str) -> None:
     """Full sync against the built-in HubSpot and Salesforce simulators, with a summary."""
     from crmbridge.demo import run_demo  # noqa: PLC0415 - simulators load only for the demo
 
-    settings = _settings(state_url=state_url)
+    settings = load_settings(state_url=state_url)
     configure_logging("console", "WARNING")
-    with _config_errors():
-        raise SystemExit(run_demo(settings, contacts=contacts, echo=click.echo))
+    raise SystemExit(run_demo(settings, contacts=contacts, echo=click.echo))
 
 
 # -- the reject log -----------------------------------------------------------------------------
@@ -142,9 +148,8 @@ _state_option = click.option(
 
 def _open_store(state_url: str | None) -> SQLiteStateStore:
     """The existing state store, for the read-only commands."""
-    settings = _settings(**({"state_url": state_url} if state_url else {}))
-    with _config_errors():
-        return open_store(settings.state_url, create=False)
+    settings = load_settings(**({"state_url": state_url} if state_url else {}))
+    return open_store(settings.state_url, create=False)
 
 
 @rejects.command("list")
@@ -158,8 +163,12 @@ def _open_store(state_url: str | None) -> SQLiteStateStore:
 )
 @click.option("--contact", "contact_id", help="Only this HubSpot contact id.")
 @click.option("--rule-version", help="Only decisions made under this rule-set version.")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--offset", default=0)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Rows to show."
+)
+@click.option(
+    "--offset", type=click.IntRange(min=0), default=0, help="Rows to skip (newest first)."
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def rejects_list(
     *,
@@ -219,10 +228,9 @@ def rejects_show(state_url: str | None, reject_id: int, fmt: str) -> None:
 @click.option("--mappings-dir", type=click.Path(path_type=Path), default=None)
 def validate(mappings_dir: Path | None) -> None:
     """Check the files under mappings/ and print every problem with file:line and a hint."""
-    settings = _settings()
+    settings = load_settings()
     directory = mappings_dir or settings.mappings_dir
-    with _config_errors():
-        config = load_config(directory)
+    config = load_config(directory)
     click.echo(
         f"{directory}: OK — {len(config.mapping.source_properties)} HubSpot properties mapped "
         f"onto {config.mapping.target_object}; rule set {config.rules.name!r} "
@@ -249,7 +257,7 @@ def config() -> None:
 @config.command("show")
 def config_show() -> None:
     """Print the settings crmbridge would use, secrets masked."""
-    click.echo(json.dumps(_settings().redacted(), indent=2))
+    click.echo(json.dumps(load_settings().redacted(), indent=2))
 
 
 # -- simulators ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from crmbridge import reports
 from crmbridge.bootstrap import build_app
+from crmbridge.display import visible
 from crmbridge.ports import RejectFilter
 from crmbridge.sandbox.runtime import Sandbox
 from crmbridge.settings import Settings
@@ -127,7 +128,7 @@ def _edit_some_contacts(box: Sandbox, store: SQLiteStateStore, echo: Echo) -> li
             box.hubspot.portal.update_contact(decision.contact_id, dict(QUALIFYING_EDIT))
             echo(
                 f"\nEdited contact {decision.contact_id} in HubSpot (was rejected: "
-                f"{decision.reasons[0].message}); it now meets every criterion."
+                f"{visible(decision.reasons[0].message)}); it now meets every criterion."
             )
             edited.append(decision.contact_id)
             break

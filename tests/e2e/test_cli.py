@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import selectors
 import shutil
 import signal
@@ -17,22 +16,14 @@ import pytest
 
 from crmbridge.sandbox.runtime import Sandbox
 
+from ._cli import REPO, TIMEOUT_S, base_env, count_line, crmbridge
 from .conftest import write_rsa_key
-
-REPO = Path(__file__).resolve().parents[2]
-TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     with Sandbox(contacts=150, seed=3, ca_dir=tmp_path_factory.mktemp("ca")) as sandbox:
         yield sandbox
-
-
-def base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBRIDGE_")}
-    env["CRMBRIDGE_MAPPINGS_DIR"] = str(REPO / "mappings")
-    return env
 
 
 @pytest.fixture
@@ -44,25 +35,6 @@ def env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
         "CRMBRIDGE_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
         "CRMBRIDGE_HUBSPOT__SEARCH_PER_S": "100",
     }
-
-
-def crmbridge(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crmbridge", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-
-
-def count_line(output: str, label: str) -> int:
-    for line in output.splitlines():
-        if line.strip().startswith(label):
-            return int(line.split()[-1])
-    raise AssertionError(f"no {label!r} line in:\n{output}")
 
 
 def test_sync_once_prints_a_summary_matching_salesforce(

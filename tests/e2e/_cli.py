@@ -1,0 +1,39 @@
+"""Running the ``crmbridge`` command as a user does: a subprocess with its own environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT_S = 120
+
+
+def base_env() -> dict[str, str]:
+    """The test process's environment without any CRMBRIDGE_ variable, plus the shipped map."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBRIDGE_")}
+    env["CRMBRIDGE_MAPPINGS_DIR"] = str(REPO / "mappings")
+    return env
+
+
+def crmbridge(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m crmbridge ARGS`` to completion and capture both streams."""
+    return subprocess.run(
+        [sys.executable, "-m", "crmbridge", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+
+def count_line(output: str, label: str) -> int:
+    """The number at the end of the summary line that starts with ``label``."""
+    for line in output.splitlines():
+        if line.strip().startswith(label):
+            return int(line.split()[-1])
+    raise AssertionError(f"no {label!r} line in:\n{output}")
