@@ -18,7 +18,7 @@ from crmbridge.rules import RuleSet, load_rule_set
 from crmbridge.settings import Settings
 from crmbridge.sinks.salesforce import SalesforceSink, TokenProvider, build_session
 from crmbridge.sinks.salesforce_auth import JwtBearerLogin
-from crmbridge.sources.hubspot import HubSpotSource
+from crmbridge.sources.hubspot import HubSpotSource, SearchPacer
 from crmbridge.state import open_store
 from crmbridge.state.sqlite import SQLiteStateStore
 
@@ -113,20 +113,32 @@ def build_app(
     settings: Settings,
     *,
     stop: threading.Event | None = None,
-    sleep: Sleeper = time.sleep,
+    sleep: Sleeper | None = None,
     clock: Callable[[], float] = time.time,
     token_provider: TokenProvider | None = None,
     config: Config | None = None,
 ) -> App:
-    """Wire the adapters the settings name into a pipeline (files are validated first)."""
+    """Wire the adapters the settings name into a pipeline (files are validated first).
+
+    ``stop`` is the process's stop Event: every wait (retries, pacing, lock resends) is cut
+    short by it, and a call still unanswered ``stop_grace_s`` after it is set is abandoned.
+    ``sleep`` replaces those waits in tests."""
     require_endpoints(settings)
     config = config or load_config(settings.mappings_dir)
+    stop = stop if stop is not None else threading.Event()
+    sleep = sleep if sleep is not None else stop.wait
+
+    def policy(system: str) -> RetryPolicy:
+        return RetryPolicy(
+            system, settings.retry, sleep=sleep, stop=stop, stop_grace_s=settings.stop_grace_s
+        )
+
     salesforce = settings.salesforce
     login = None
     if salesforce.uses_jwt:
         login = JwtBearerLogin(
             salesforce,
-            RetryPolicy("salesforce-login", settings.retry, sleep=sleep),
+            policy("salesforce-login"),
             session=build_session(str(salesforce.ca_bundle) if salesforce.ca_bundle else None),
             clock=clock,
         )
@@ -143,10 +155,15 @@ def build_app(
         )
         token_provider = token_provider or login
     store = open_store(settings.state_url)
-    source = HubSpotSource(settings.hubspot, RetryPolicy("hubspot", settings.retry, sleep=sleep))
+    source = HubSpotSource(
+        settings.hubspot,
+        policy("hubspot"),
+        # Pacing runs on the real clock, so it waits for real (and a stop cuts it short).
+        pacer=SearchPacer(settings.hubspot.search_per_s, sleep=stop.wait),
+    )
     sink = SalesforceSink(
         salesforce,
-        RetryPolicy("salesforce", settings.retry, sleep=sleep),
+        policy("salesforce"),
         external_id_field=config.mapping.external_id_field,
         object_name=config.mapping.target_object,
         token_provider=token_provider,

@@ -8,7 +8,9 @@
     │   ├── AuthenticationError     bad/expired credentials that a replay cannot fix
     │   └── BudgetExhaustedError    a daily API budget is spent (resume when it recovers)
     ├── RetryableApiError           transient: 429, 5xx, lock, lost connection (retried)
-    │   └── RateLimitedError        429 / Salesforce concurrent-limit: honours ``retry_after_s``
+    │   ├── RateLimitedError        429 / Salesforce concurrent-limit: honours ``retry_after_s``
+    │   └── CallInterruptedError    a stop request ended retrying or abandoned a call in flight:
+    │                               the pass stops with its cursor kept (never retried)
     ├── SessionExpiredError         Salesforce INVALID_SESSION_ID: re-authenticate once, replay
     └── RequestRejectedError        a permanent 4xx for a whole request (a client bug or config)
 
@@ -106,6 +108,11 @@ class RetryableApiError(CrmBridgeError):
 
 class RateLimitedError(RetryableApiError):
     """The remote system asked us to slow down (HTTP 429 or a concurrency limit)."""
+
+
+class CallInterruptedError(RetryableApiError):
+    """A stop request cut a retry wait short, or abandoned a call that had no answer within
+    the stop grace. The pass stops with its cursor kept; the next pass repeats the call."""
 
 
 class SessionExpiredError(CrmBridgeError):

@@ -77,7 +77,7 @@ class SearchPacer:
         per_s: float,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.interval_s = 1.0 / per_s
         self._clock = clock
