@@ -1,8 +1,9 @@
 """The ``crmbridge`` command: run, sync, demo, rejects, validate, status, config, sandbox.
 
-Exit codes: 0 done; 1 a pass stopped early (budget, outage: the cursor is kept); 2 a setting or
-mapping file is wrong (each problem printed with its location and a hint); 3 a fatal API error
-(credentials refused).
+Exit codes: 0 done; 1 a pass stopped early (budget, outage, a stop request: the cursor is
+kept), or HubSpot/Salesforce could not be used at start or by ``validate`` for any reason but
+refused credentials; 2 a setting or mapping file is wrong (each problem printed with its
+location and a hint); 3 credentials refused (only that).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from crmbridge import reports
-from crmbridge.bootstrap import build_app, load_config
+from crmbridge.bootstrap import build_app, check_against_salesforce, load_config
 from crmbridge.daemon import (
     EXIT_CONFIG,
     EXIT_FATAL,
@@ -27,7 +28,13 @@ from crmbridge.daemon import (
     run_loop,
 )
 from crmbridge.display import visible
-from crmbridge.errors import ConfigError, FatalApiError, RetryableApiError
+from crmbridge.errors import (
+    AuthenticationError,
+    ConfigError,
+    FatalApiError,
+    RequestRejectedError,
+    RetryableApiError,
+)
 from crmbridge.logs import configure_logging
 from crmbridge.ports import RejectFilter
 from crmbridge.settings import load_settings
@@ -59,6 +66,17 @@ class _Commands(click.Group):
             return super().invoke(ctx)
 
 
+_API_ERRORS = (FatalApiError, RetryableApiError, RequestRejectedError)
+
+
+def _exit_on_api_error(what: str, exc: Exception) -> NoReturn:
+    """Print why a remote call failed; exit 3 when credentials were refused, else 1."""
+    click.echo(f"crmbridge: {what}: {visible(str(exc))}", err=True)
+    raise SystemExit(
+        EXIT_FATAL if isinstance(exc, AuthenticationError) else EXIT_STOPPED_EARLY
+    ) from None
+
+
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="crmbridge")
 def main() -> None:
@@ -80,11 +98,8 @@ def _run(once: bool, *, dry_run: bool = False) -> None:
     install_signal_handlers(stop)
     try:
         app = build_app(settings, stop=stop)
-    except (FatalApiError, RetryableApiError) as exc:
-        click.echo(f"crmbridge: cannot start: {visible(str(exc))}", err=True)
-        raise SystemExit(
-            EXIT_FATAL if isinstance(exc, FatalApiError) else EXIT_STOPPED_EARLY
-        ) from None
+    except _API_ERRORS as exc:
+        _exit_on_api_error("cannot start", exc)
     try:
         code = run_loop(
             app.pipeline,
@@ -226,8 +241,17 @@ def rejects_show(state_url: str | None, reject_id: int, fmt: str) -> None:
 # -- admin helpers ------------------------------------------------------------------------------
 @main.command()
 @click.option("--mappings-dir", type=click.Path(path_type=Path), default=None)
-def validate(mappings_dir: Path | None) -> None:
-    """Check the files under mappings/ and print every problem with file:line and a hint."""
+@click.option(
+    "--files-only",
+    is_flag=True,
+    help="Check the files alone, not against Salesforce's describe.",
+)
+def validate(mappings_dir: Path | None, files_only: bool) -> None:
+    """Check the files under mappings/ (and, when Salesforce's settings are there, the map
+    against Salesforce's live describe); print every problem with file:line and a hint.
+
+    Exit 2 for a problem; 3 when Salesforce refuses the credentials; 1 when it cannot be
+    reached (the files themselves are then fine)."""
     settings = load_settings()
     directory = mappings_dir or settings.mappings_dir
     config = load_config(directory)
@@ -236,6 +260,18 @@ def validate(mappings_dir: Path | None) -> None:
         f"onto {config.mapping.target_object}; rule set {config.rules.name!r} "
         f"version {config.rules.version}"
     )
+    if files_only:
+        click.echo("only the files were checked (--files-only)")
+        return
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    try:
+        checked = check_against_salesforce(settings, config, stop=stop)
+    except _API_ERRORS as exc:
+        _exit_on_api_error(
+            "the files are fine, but the map could not be checked against Salesforce", exc
+        )
+    click.echo(checked)
 
 
 @main.command()

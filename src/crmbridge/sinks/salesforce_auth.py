@@ -24,6 +24,7 @@ from crmbridge.errors import (
     AuthenticationError,
     ConfigError,
     ConfigProblem,
+    FatalApiError,
     Location,
     RetryableApiError,
 )
@@ -107,7 +108,12 @@ class JwtBearerLogin:
                 timeout=self._timeout,
             )
         except requests.exceptions.SSLError as exc:
-            raise AuthenticationError(SYSTEM, f"TLS verification failed at {url}: {exc}") from None
+            # Not a refused credential: a person must set the CA bundle (waiting cannot help).
+            raise FatalApiError(
+                SYSTEM,
+                f"TLS verification failed at {url}: {exc}; set CRMBRIDGE_SALESFORCE__CA_BUNDLE",
+                code="TLS",
+            ) from None
         except requests.exceptions.RequestException as exc:
             raise RetryableApiError(SYSTEM, f"login failed to connect: {exc}") from None
         if response.status_code >= 500:
