@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from crmbridge.sandbox._server import Fault, Response
 from crmbridge.sandbox.runtime import Sandbox
 
 from ._cli import REPO, TIMEOUT_S, base_env, count_line, crmbridge
@@ -245,3 +246,17 @@ def test_refused_jwt_login_exits_3_with_salesforce_reason(
     assert "cannot start" in result.stderr
     assert "user hasn't approved this consumer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_proxy_page_instead_of_a_search_result_is_an_outage(
+    box: Sandbox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """HubSpot answering 200 with an HTML page ends the pass as an outage: exit 1, no traceback."""
+    page = Response(200, "<html><body>Gateway error</body></html>", content_type="text/html")
+    box.hubspot.faults.add(Fault("POST", "/search", page, times=2))
+    env = {**env, "CRMBRIDGE_RETRY__MAX_ATTEMPTS": "2", "CRMBRIDGE_RETRY__MAX_WAIT_S": "0.1"}
+    result = crmbridge("sync", "--once", env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "not a search result" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "JSONDecodeError" not in result.stderr

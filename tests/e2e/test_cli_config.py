@@ -171,3 +171,26 @@ def test_validate_with_salesforce_unreachable_exits_1(env: dict[str, str], tmp_p
     assert "the files are fine" in result.stderr
     assert "connection failed" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unparseable_private_key_exits_2_naming_the_variable(
+    box: Sandbox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A PEM key that cannot be parsed stops `sync` at start with exit 2, no jwt traceback."""
+    key_file = tmp_path / "app.key"
+    key_file.write_text(
+        "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n", encoding="utf-8"
+    )
+    env = {k: v for k, v in env.items() if not k.startswith("CRMBRIDGE_SALESFORCE__")}
+    env.update(
+        {
+            "CRMBRIDGE_SALESFORCE__LOGIN_URL": box.salesforce_url,
+            "CRMBRIDGE_SALESFORCE__CONSUMER_KEY": "key",
+            "CRMBRIDGE_SALESFORCE__USERNAME": "ops@acme.example",
+            "CRMBRIDGE_SALESFORCE__PRIVATE_KEY_FILE": str(key_file),
+        }
+    )
+    result = crmbridge("sync", "--once", env=env, cwd=tmp_path)
+    assert_config_error(result, "CRMBRIDGE_SALESFORCE__PRIVATE_KEY_FILE", "no readable PEM")
+    assert "bm90IGEga2V5" not in result.stderr
+    assert box.salesforce.calls.count() == 0

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from crmbridge.bootstrap import build_app, require_endpoints
 from crmbridge.errors import AuthenticationError, ConfigError
@@ -117,3 +120,61 @@ def test_key_file_that_is_not_a_key_is_a_config_error(world: World, tmp_path: Pa
     bogus.write_text("-----BEGIN CERTIFICATE-----\n...\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="CRMBRIDGE_SALESFORCE__PRIVATE_KEY_FILE"):
         build_app(jwt_settings(world, bogus), clock=world.clock.s)
+
+
+def _unparseable(path: Path) -> Path:
+    path.write_text(
+        "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _encrypted(path: Path) -> Path:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"pass phrase"),
+        )
+    )
+    return path
+
+
+def _elliptic(path: Path) -> Path:
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_unparseable, "holds no readable PEM private key"),
+        (_encrypted, "encrypted"),
+        (_elliptic, "RSA"),
+        (lambda p: p, "no file at"),
+        (lambda p: p.parent, "is a directory"),
+        (lambda p: Path("/etc/hostname/key.pem"), "cannot read"),
+    ],
+)
+def test_unusable_private_key_is_a_config_error(
+    world: World, tmp_path: Path, make: Callable[[Path], Path], message: str
+) -> None:
+    """A key file that cannot sign the assertion stops at start, naming the variable."""
+    key_file = make(tmp_path / "app.key")
+    with pytest.raises(ConfigError) as caught:
+        build_app(jwt_settings(world, key_file), clock=world.clock.s)
+    (problem,) = caught.value.problems
+    assert str(problem.location) == "environment variable CRMBRIDGE_SALESFORCE__PRIVATE_KEY_FILE"
+    assert message in problem.message
+    assert problem.hint
+    assert "bm90IGEga2V5" not in str(caught.value)
+    assert world.salesforce.calls.count() == 0

@@ -19,6 +19,9 @@ from typing import Any
 
 import jwt
 import requests
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crmbridge.errors import (
     AuthenticationError,
@@ -39,23 +42,45 @@ ASSERTION_TTL_S = 180
 
 
 def read_private_key(settings: SalesforceSettings) -> bytes:
-    """The connected app's private key, or a ConfigError naming the variable."""
+    """The connected app's private key (PEM, unencrypted RSA), checked before any call: a key
+    that cannot sign the assertion is a ConfigError naming the variable, never a ``jwt``
+    traceback at the first login. No message quotes the file's content."""
     path = settings.private_key_file
-    problem = None
     if path is None:
-        problem = "not set"
-    elif not path.is_file():
-        problem = f"no file at {path}"
-    if problem is None and path is not None:
+        raise _key_problem("not set")
+    if path.is_dir():
+        raise _key_problem(f"{path} is a directory, not a key file")
+    try:
         data = path.read_bytes()
-        if b"PRIVATE KEY" in data:
-            return data
-        problem = f"{path} holds no PEM private key"
-    raise ConfigError(
+    except FileNotFoundError:
+        raise _key_problem(f"no file at {path}") from None
+    except OSError as exc:
+        raise _key_problem(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise _key_problem(
+            f"{path} is encrypted with a pass phrase",
+            "crmbridge needs the key unencrypted (openssl pkey -in app.key -out plain.key), "
+            "readable by its own user only",
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise _key_problem(f"{path} holds no readable PEM private key") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise _key_problem(
+            f"{path} holds a {type(key).__name__.removeprefix('_')} key, not an RSA key",
+            "the JWT bearer login signs with RS256: use the RSA key whose certificate is "
+            "uploaded to the connected app",
+        )
+    return data
+
+
+def _key_problem(message: str, hint: str | None = None) -> ConfigError:
+    return ConfigError(
         ConfigProblem(
             Location("environment variable CRMBRIDGE_SALESFORCE__PRIVATE_KEY_FILE"),
-            str(problem),
-            hint="the PEM private key whose certificate is uploaded to the connected app",
+            message,
+            hint=hint or "the PEM private key whose certificate is uploaded to the connected app",
         )
     )
 
