@@ -156,11 +156,18 @@ def _connect_salesforce(
         except BaseException:
             login.close()
             raise
+        instance_url = salesforce.instance_url or login.instance_url
+        if instance_url is None:
+            login.close()
+            raise ConfigError(
+                ConfigProblem(
+                    Location("environment variable CRMBRIDGE_SALESFORCE__INSTANCE_URL"),
+                    "not set, and the JWT login's answer named no https instance URL",
+                    hint="set it to the org's My Domain URL, e.g. https://acme.my.salesforce.com",
+                )
+            )
         salesforce = salesforce.model_copy(
-            update={
-                "instance_url": salesforce.instance_url or login.instance_url,
-                "access_token": SecretStr(token),
-            }
+            update={"instance_url": instance_url, "access_token": SecretStr(token)}
         )
         token_provider = token_provider or login
     sink = SalesforceSink(

@@ -37,9 +37,23 @@ from crmbridge.errors import (
 )
 from crmbridge.logs import configure_logging
 from crmbridge.ports import RejectFilter
-from crmbridge.settings import load_settings
+from crmbridge.redaction import redact, register_secret
+from crmbridge.settings import Settings, load_settings
 from crmbridge.state import open_store, sqlite_path
 from crmbridge.state.sqlite import SQLiteStateStore
+
+
+def _say(line: str) -> None:
+    """One line on stderr: escaped (it may quote a file or a remote answer), secrets masked."""
+    click.echo(visible(redact(line)), err=True)
+
+
+def _settings(**overrides: Any) -> Settings:
+    """The settings, their secrets registered for masking in every output."""
+    settings = load_settings(**overrides)
+    for secret in settings.secret_values():
+        register_secret(secret)
+    return settings
 
 
 @contextmanager
@@ -48,12 +62,11 @@ def _config_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        click.echo(f"crmbridge: configuration error ({len(exc.problems)} problem(s))", err=True)
+        _say(f"crmbridge: configuration error ({len(exc.problems)} problem(s))")
         for problem in exc.problems:
-            # A message may quote a file's value or a Salesforce answer: show it escaped.
-            click.echo(f"  {visible(f'{problem.location}: {problem.message}')}", err=True)
+            _say(f"  {problem.location}: {problem.message}")
             if problem.hint:
-                click.echo(f"    hint: {visible(problem.hint)}", err=True)
+                _say(f"    hint: {problem.hint}")
         raise SystemExit(EXIT_CONFIG) from None
 
 
@@ -71,7 +84,7 @@ _API_ERRORS = (FatalApiError, RetryableApiError, RequestRejectedError)
 
 def _exit_on_api_error(what: str, exc: Exception) -> NoReturn:
     """Print why a remote call failed; exit 3 when credentials were refused, else 1."""
-    click.echo(f"crmbridge: {what}: {visible(str(exc))}", err=True)
+    _say(f"crmbridge: {what}: {exc}")
     raise SystemExit(
         EXIT_FATAL if isinstance(exc, AuthenticationError) else EXIT_STOPPED_EARLY
     ) from None
@@ -85,7 +98,7 @@ def main() -> None:
 
 # -- syncing ------------------------------------------------------------------------------------
 def _run(once: bool, *, dry_run: bool = False) -> None:
-    settings = load_settings()
+    settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
     if (
         dry_run
@@ -107,7 +120,9 @@ def _run(once: bool, *, dry_run: bool = False) -> None:
             stop=stop,
             once=once or dry_run,
             dry_run=dry_run,
-            on_pass=(lambda s: click.echo(reports.summary_text(s))) if once or dry_run else None,
+            on_pass=(lambda s: click.echo(redact(reports.summary_text(s))))
+            if once or dry_run
+            else None,
         )
     finally:
         app.close()
@@ -145,7 +160,7 @@ def demo(contacts: int, state_url: str) -> None:
     """Full sync against the built-in HubSpot and Salesforce simulators, with a summary."""
     from crmbridge.demo import run_demo  # noqa: PLC0415 - simulators load only for the demo
 
-    settings = load_settings(state_url=state_url)
+    settings = _settings(state_url=state_url)
     configure_logging("console", "WARNING")
     raise SystemExit(run_demo(settings, contacts=contacts, echo=click.echo))
 
@@ -163,7 +178,7 @@ _state_option = click.option(
 
 def _open_store(state_url: str | None) -> SQLiteStateStore:
     """The existing state store, for the read-only commands."""
-    settings = load_settings(**({"state_url": state_url} if state_url else {}))
+    settings = _settings(**({"state_url": state_url} if state_url else {}))
     return open_store(settings.state_url, create=False)
 
 
@@ -252,7 +267,7 @@ def validate(mappings_dir: Path | None, files_only: bool) -> None:
 
     Exit 2 for a problem; 3 when Salesforce refuses the credentials; 1 when it cannot be
     reached (the files themselves are then fine)."""
-    settings = load_settings()
+    settings = _settings()
     directory = mappings_dir or settings.mappings_dir
     config = load_config(directory)
     click.echo(
@@ -293,7 +308,7 @@ def config() -> None:
 @config.command("show")
 def config_show() -> None:
     """Print the settings crmbridge would use, secrets masked."""
-    click.echo(json.dumps(load_settings().redacted(), indent=2))
+    click.echo(json.dumps(_settings().redacted(), indent=2))
 
 
 # -- simulators ---------------------------------------------------------------------------------

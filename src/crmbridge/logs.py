@@ -1,12 +1,51 @@
-"""structlog set-up: one JSON object per line for ops (default), readable lines for people."""
+"""structlog set-up: one JSON object per line for ops (default), readable lines for people.
+
+Every line, and the traceback of an exception that nothing caught, passes through
+``redaction.redact`` first: a registered secret never reaches a log.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+import traceback
+from collections.abc import MutableMapping
+from types import TracebackType
+from typing import Any, Literal
 
 import structlog
+
+from crmbridge.redaction import redact
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
+
+
+def redact_event(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A structlog processor: mask registered secrets in every value (tracebacks included)."""
+    del logger, method
+    return {key: _redacted(value) for key, value in event_dict.items()}
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def _print_uncaught(
+    kind: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """Python's report of an uncaught exception, with registered secrets masked."""
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, exc, tb))))
 
 
 def configure_logging(
@@ -25,6 +64,7 @@ def configure_logging(
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redact_event,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
@@ -32,4 +72,7 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     # Libraries log through stdlib logging: keep their noise at WARNING and in the same stream.
-    logging.basicConfig(stream=out, level=logging.WARNING, format="%(name)s %(message)s")  # type: ignore[arg-type]
+    handler = logging.StreamHandler(out)  # type: ignore[arg-type]
+    handler.setFormatter(_RedactingFormatter("%(name)s %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    sys.excepthook = _print_uncaught

@@ -216,6 +216,11 @@ class Settings(BaseSettings):
     def _clean(cls, value: object, info: ValidationInfo) -> object:
         return clean_setting(value, secret=info.field_name in SECRET_FIELDS)
 
+    def secret_values(self) -> list[str]:
+        """The value of every secret setting that is set (to register for masking)."""
+        tokens = (self.hubspot.access_token, self.salesforce.access_token)
+        return [token.get_secret_value() for token in tokens if token is not None]
+
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict with every secret shown as ``**********``."""
         return self.model_dump(mode="json")

@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from crmbridge.bootstrap import build_app, require_endpoints
-from crmbridge.errors import AuthenticationError, ConfigError
+from crmbridge.errors import AuthenticationError, ConfigError, RetryableApiError
+from crmbridge.sandbox._server import Fault, Response
 from crmbridge.settings import SalesforceSettings, Settings
 
 from .conftest import World, write_rsa_key
@@ -178,3 +179,21 @@ def test_unusable_private_key_is_a_config_error(
     assert problem.hint
     assert "bm90IGEga2V5" not in str(caught.value)
     assert world.salesforce.calls.count() == 0
+
+
+def test_issued_token_that_cannot_go_in_a_header_is_retried_unseen(
+    world: World, key_pair: tuple[Path, bytes]
+) -> None:
+    """A login answer whose token holds a line break is retried, never sent nor quoted."""
+    key_file, public = key_pair
+    world.salesforce.oauth.register(CONSUMER_KEY, public, USER)
+    answer = {
+        "access_token": "00DBROKEN!tok\r\nX-Injected: 1",
+        "instance_url": world.salesforce.url,
+    }
+    world.salesforce.faults.add(Fault("POST", "/oauth2/token", Response(200, answer), times=9))
+    with pytest.raises(RetryableApiError) as caught:
+        build_app(jwt_settings(world, key_file), clock=world.clock.s, sleep=world.slept.append)
+    assert "00DBROKEN" not in str(caught.value)
+    assert world.salesforce.calls.count("POST /services/oauth2/token") == 6  # the retry budget
+    assert world.salesforce.calls.count("GET /sobjects/Lead/describe") == 0

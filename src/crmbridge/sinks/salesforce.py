@@ -58,6 +58,7 @@ from crmbridge.model import (
     PushResult,
     RecordError,
 )
+from crmbridge.redaction import redact, register_secret
 from crmbridge.retry import RetryPolicy
 from crmbridge.settings import SalesforceSettings
 
@@ -120,6 +121,7 @@ class SalesforceSink:
         # Without a login flow the configured token is all there is: renewal yields the same.
         self._token_provider: TokenProvider = token_provider or (lambda: configured)
         self._token = configured or self._token_provider()
+        register_secret(self._token)
         self._session = build_session(str(settings.ca_bundle) if settings.ca_bundle else None)
         # simple-salesforce's exceptions drop the response headers: keep Retry-After here.
         self._retry_after_s: float | None = None
@@ -186,9 +188,11 @@ class SalesforceSink:
             except SalesforceError as exc:
                 raise translate_salesforce_error(exc, retry_after_s=self._retry_after_s) from None
             except requests.exceptions.SSLError as exc:
-                raise FatalApiError(SYSTEM, f"TLS verification failed: {exc}") from None
+                raise FatalApiError(
+                    SYSTEM, f"TLS verification failed: {redact(str(exc))}", code="TLS"
+                ) from None
             except requests.exceptions.RequestException as exc:
-                raise RetryableApiError(SYSTEM, f"connection failed: {exc}") from None
+                raise RetryableApiError(SYSTEM, f"connection failed: {redact(str(exc))}") from None
 
         try:
             return self._retry.call(_attempt)
@@ -202,6 +206,7 @@ class SalesforceSink:
                 ) from None
             log.info("salesforce_session_renewed")
             self._token = fresh
+            register_secret(fresh)
             self._sf = self._connect()
             try:
                 return self._retry.call(_attempt)
@@ -260,7 +265,9 @@ class SalesforceSink:
                 response.raise_for_status()
                 return response.json()
             except (requests.exceptions.RequestException, ValueError) as exc:
-                raise RetryableApiError(SYSTEM, f"cannot read the served versions: {exc}") from None
+                raise RetryableApiError(
+                    SYSTEM, f"cannot read the served versions: {redact(str(exc))}"
+                ) from None
 
         try:
             body = self._retry.call(_attempt)
@@ -358,6 +365,7 @@ def translate_salesforce_error(  # noqa: PLR0911 - one return per recovery class
     """Map a simple-salesforce exception to the crmbridge error a caller recovers from."""
     status = int(getattr(exc, "status", 0) or 0)
     code, message = _first_error(getattr(exc, "content", None))
+    message = redact(message)
     if isinstance(exc, SalesforceExpiredSession) or code == "INVALID_SESSION_ID":
         return SessionExpiredError(f"{SYSTEM}: {message or 'session expired'}")
     if code == "REQUEST_LIMIT_EXCEEDED":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -23,6 +24,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from crmbridge.display import has_unsafe_characters
 from crmbridge.errors import (
     AuthenticationError,
     ConfigError,
@@ -31,6 +33,7 @@ from crmbridge.errors import (
     Location,
     RetryableApiError,
 )
+from crmbridge.redaction import redact, register_secret
 from crmbridge.retry import RetryPolicy
 from crmbridge.settings import SalesforceSettings
 
@@ -121,7 +124,9 @@ class JwtBearerLogin:
     def __call__(self) -> str:
         body = self._retry.call(self._post)
         self.logins += 1
-        self.instance_url = str(body.get("instance_url") or "") or None
+        instance = urlsplit(str(body.get("instance_url") or ""))
+        usable = instance.scheme == "https" and bool(instance.hostname)
+        self.instance_url = f"https://{instance.netloc}" if usable else None
         return str(body["access_token"])
 
     def _post(self) -> dict[str, Any]:
@@ -136,16 +141,21 @@ class JwtBearerLogin:
             # Not a refused credential: a person must set the CA bundle (waiting cannot help).
             raise FatalApiError(
                 SYSTEM,
-                f"TLS verification failed at {url}: {exc}; set CRMBRIDGE_SALESFORCE__CA_BUNDLE",
+                f"TLS verification failed at {url}: {redact(str(exc))}; "
+                "set CRMBRIDGE_SALESFORCE__CA_BUNDLE",
                 code="TLS",
             ) from None
         except requests.exceptions.RequestException as exc:
-            raise RetryableApiError(SYSTEM, f"login failed to connect: {exc}") from None
+            raise RetryableApiError(
+                SYSTEM, f"login failed to connect: {redact(str(exc))}"
+            ) from None
         if response.status_code >= 500:
             raise RetryableApiError(SYSTEM, "login server error", status=response.status_code)
         try:
             body = response.json()
         except ValueError:
+            body = {}
+        if not isinstance(body, dict):
             body = {}
         if response.status_code != 200 or "access_token" not in body:
             error = body.get("error") or f"HTTP {response.status_code}"
@@ -156,4 +166,13 @@ class JwtBearerLogin:
                 "(check the consumer key, the user's pre-authorisation and LOGIN_URL)",
                 code=str(error),
             )
+        token = body["access_token"]
+        if not isinstance(token, str) or not token.isascii() or has_unsafe_characters(token):
+            # It would go out in an Authorization header (and into an error message with it).
+            raise RetryableApiError(
+                SYSTEM,
+                "the login answered with an access token that cannot be sent in a "
+                "request header (its value is not shown)",
+            )
+        register_secret(token)
         return dict(body)

@@ -55,6 +55,7 @@ from crmbridge.errors import (
 )
 from crmbridge.model import Cursor, SourceContact
 from crmbridge.ports import Page
+from crmbridge.redaction import redact, register_secret
 from crmbridge.retry import RetryPolicy
 from crmbridge.settings import HubSpotSettings
 
@@ -119,6 +120,7 @@ class HubSpotSource:
         pacer: SearchPacer | None = None,
     ) -> None:
         token = settings.access_token.get_secret_value() if settings.access_token else ""
+        register_secret(token)
         kwargs: dict[str, Any] = {"access_token": token, "host": settings.base_url}
         if settings.ca_bundle is not None:
             kwargs["ssl_ca_cert"] = str(settings.ca_bundle)
@@ -360,7 +362,8 @@ def _tls_failed(detail: object) -> FatalApiError:
     """Waiting does not fix trust: a person must set the CA bundle."""
     return FatalApiError(
         SYSTEM,
-        f"TLS verification failed ({detail}); set CRMBRIDGE_HUBSPOT__CA_BUNDLE to the CA to trust",
+        f"TLS verification failed ({redact(str(detail))}); "
+        "set CRMBRIDGE_HUBSPOT__CA_BUNDLE to the CA to trust",
         code="TLS",
     )
 
@@ -372,14 +375,14 @@ def translate_connection_error(exc: urllib3.exceptions.HTTPError) -> Exception:
         reason, urllib3.exceptions.SSLError
     ):
         return _tls_failed(exc)
-    return RetryableApiError(SYSTEM, f"connection failed: {exc}")
+    return RetryableApiError(SYSTEM, f"connection failed: {redact(str(exc))}")
 
 
 def translate_api_exception(exc: ApiException) -> Exception:  # noqa: PLR0911 - one return per class
     """Map a hubspot-api-client exception to the crmbridge error a caller recovers from."""
     status = int(exc.status or 0)
     body = _body_json(exc.body)
-    message = str(body.get("message") or exc.reason or "no message")
+    message = redact(str(body.get("message") or exc.reason or "no message"))
     category = body.get("category") or body.get("errorType")
     correlation = body.get("correlationId")
     if correlation:
