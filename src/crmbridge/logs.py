@@ -1,7 +1,9 @@
 """structlog set-up: one JSON object per line for ops (default), readable lines for people.
 
 Every line, and the traceback of an exception that nothing caught, passes through
-``redaction.redact`` first: a registered secret never reaches a log.
+``redaction.redact`` first: a registered secret never reaches a log. Console lines also show
+control characters escaped (``display.visible``): a value from HubSpot or Salesforce must not
+act on the terminal; JSON lines are escaped by the encoder.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Literal
 
 import structlog
 
+from crmbridge.display import visible
 from crmbridge.redaction import redact
 
 
@@ -36,6 +39,17 @@ def redact_event(
     return {key: _redacted(value) for key, value in event_dict.items()}
 
 
+def _terminal_safe(renderer: structlog.typing.Processor) -> structlog.typing.Processor:
+    """``renderer`` (console lines) with control characters escaped in what it wrote. Its line
+    breaks are its own (a traceback's): it quotes any value that holds one."""
+
+    def _render(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
+        text = str(renderer(logger, method, event_dict))
+        return "\n".join(visible(line) for line in text.split("\n"))
+
+    return _render
+
+
 class _RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -53,20 +67,19 @@ def configure_logging(
 ) -> None:
     """Route structlog and stdlib logging to ``stream`` (stderr by default) in ``fmt``."""
     out = stream or sys.stderr
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    processors: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_event,
+    ]
+    if fmt == "json":
+        processors.append(structlog.processors.JSONRenderer())
+    else:
+        processors.append(_terminal_safe(structlog.dev.ConsoleRenderer(colors=False)))
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redact_event,
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(file=out),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,

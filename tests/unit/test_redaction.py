@@ -64,3 +64,21 @@ def test_uncaught_exception_report_is_masked(capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert "RuntimeError: crash with **********" in err
     assert SECRET not in err
+
+
+def test_console_lines_show_control_characters_escaped() -> None:
+    """A remote message with escape sequences is logged escaped, one event per line."""
+    out = io.StringIO()
+    logs.configure_logging("console", "INFO", stream=out)  # type: ignore[arg-type]
+    structlog.get_logger("test").warning(
+        "retrying",
+        error="Salesforce: \x1b[2J\x1b]0;owned\x07 bad\nvalue",
+        codes=["\x9b31m"],
+        bare="x\x1b[31my\u202e",
+    )
+    text = out.getvalue()
+    assert "\\x1b[2J\\x1b]0;owned\\x07 bad\\nvalue" in text
+    assert "\\x9b31m" in text
+    assert "bare=x\\x1b[31my\\u202e" in text
+    assert text.count("\n") == 1
+    assert "\x1b" not in text
