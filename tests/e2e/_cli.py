@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from crmbridge.sandbox.runtime import Sandbox
+
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 120
 
@@ -16,6 +18,20 @@ def base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBRIDGE_")}
     env["CRMBRIDGE_MAPPINGS_DIR"] = str(REPO / "mappings")
     return env
+
+
+def sandbox_env(box: Sandbox, state_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a CLI run against ``box`` (its faults, counts and org reset), with
+    the state file in ``state_dir``; ``extra`` variables last."""
+    box.hubspot.reset()
+    box.salesforce.reset()
+    return {
+        **base_env(),
+        **box.environment(),
+        "CRMBRIDGE_STATE_URL": f"sqlite:///{state_dir / 'state.db'}",
+        "CRMBRIDGE_HUBSPOT__SEARCH_PER_S": "100",
+        **extra,
+    }
 
 
 def crmbridge(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -28,6 +44,18 @@ def crmbridge(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Complete
         text=True,
         timeout=TIMEOUT_S,
         check=False,
+    )
+
+
+def start(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """Start ``python -m crmbridge ARGS`` in the background, both streams piped as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "crmbridge", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -6,8 +6,6 @@ import json
 import selectors
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 from crmbridge.sandbox._server import Fault, Response
 from crmbridge.sandbox.runtime import Sandbox
 
-from ._cli import REPO, TIMEOUT_S, base_env, count_line, crmbridge
+from ._cli import REPO, TIMEOUT_S, base_env, count_line, crmbridge, sandbox_env, start
 from .conftest import write_rsa_key
 
 
@@ -29,13 +27,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
-    box.salesforce.reset()
-    return {
-        **base_env(),
-        **box.environment(),
-        "CRMBRIDGE_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-        "CRMBRIDGE_HUBSPOT__SEARCH_PER_S": "100",
-    }
+    return sandbox_env(box, tmp_path)
 
 
 def test_sync_once_prints_a_summary_matching_salesforce(
@@ -131,14 +123,7 @@ def test_logs_are_json_and_hold_no_secret(
 def test_run_daemon_exits_cleanly_on_sigterm(env: dict[str, str], tmp_path: Path) -> None:
     """`crmbridge run` finishes its pass, waits, and exits 0 on SIGTERM."""
     env = {**env, "CRMBRIDGE_POLL_INTERVAL_S": "3600"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "crmbridge", "run"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start("run", env=env, cwd=tmp_path)
     try:
         assert process.stderr is not None
         selector = selectors.DefaultSelector()

@@ -11,7 +11,7 @@ import pytest
 
 from crmbridge.sandbox.runtime import Sandbox
 
-from ._cli import REPO, base_env, crmbridge
+from ._cli import REPO, crmbridge, sandbox_env
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +22,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
-    box.salesforce.reset()
-    box.hubspot.reset()
-    return {
-        **base_env(),
-        **box.environment(),
-        "CRMBRIDGE_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-        "CRMBRIDGE_HUBSPOT__SEARCH_PER_S": "100",
-    }
+    return sandbox_env(box, tmp_path)
 
 
 def assert_config_error(result: object, *needles: str) -> None:

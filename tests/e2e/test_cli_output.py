@@ -10,7 +10,7 @@ import pytest
 
 from crmbridge.sandbox.runtime import Sandbox
 
-from ._cli import base_env, crmbridge
+from ._cli import crmbridge, sandbox_env
 from .conftest import QUALIFIED
 
 HOSTILE = "\x1b[2J\x1b[H\x1b[31mPWNED\x1b[0m\x1b]0;owned\x07"
@@ -37,12 +37,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str,
                 {**QUALIFIED, "email": f"lead{n}@example.com", "jobtitle": "Analyst"},
                 modified_at_ms=portal.clock_ms() - 120_000,
             )
-        env = {
-            **base_env(),
-            **box.environment(),
-            "CRMBRIDGE_STATE_URL": f"sqlite:///{tmp / 'state.db'}",
-            "CRMBRIDGE_HUBSPOT__SEARCH_PER_S": "100",
-        }
+        env = sandbox_env(box, tmp)
         result = crmbridge("sync", "--once", env=env, cwd=tmp)
         assert result.returncode == 0, result.stderr
         yield env, tmp

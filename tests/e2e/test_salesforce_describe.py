@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from crmbridge.errors import ConfigError, Location, RequestRejectedError
+from crmbridge.errors import ConfigError, ConfigProblem, Location, RequestRejectedError
 from crmbridge.retry import RetryPolicy
 from crmbridge.settings import RetrySettings, SalesforceSettings
 from crmbridge.sinks.salesforce import SalesforceSink
@@ -34,15 +34,21 @@ def sink(world: World, *, object_name: str = "Lead", version: str = "59.0") -> S
     )
 
 
-def test_unknown_object_points_at_the_object_line(world: World) -> None:
-    """NOT_FOUND for `Leed` names the object at its fields.yaml line, after one versions call."""
-    s = sink(world, object_name="Leed")
+def describe_problem(s: SalesforceSink) -> ConfigProblem:
+    """The one problem of the ConfigError that ``s.describe()`` raises (``s`` is closed)."""
     try:
         with pytest.raises(ConfigError) as caught:
             s.describe()
     finally:
         s.close()
     (problem,) = caught.value.problems
+    return problem
+
+
+def test_unknown_object_points_at_the_object_line(world: World) -> None:
+    """NOT_FOUND for `Leed` names the object at its fields.yaml line, after one versions call."""
+    s = sink(world, object_name="Leed")
+    problem = describe_problem(s)
     assert problem.location == OBJECT_LINE
     assert '"Leed"' in problem.message
     assert problem.hint is not None
@@ -54,12 +60,7 @@ def test_unknown_object_points_at_the_object_line(world: World) -> None:
 def test_unserved_version_names_the_variable_and_the_served_range(world: World) -> None:
     """NOT_FOUND at version 99.0 names API_VERSION and the versions the org serves."""
     s = sink(world, version="99.0")
-    try:
-        with pytest.raises(ConfigError) as caught:
-            s.describe()
-    finally:
-        s.close()
-    (problem,) = caught.value.problems
+    problem = describe_problem(s)
     assert problem.location == Location("environment variable CRMBRIDGE_SALESFORCE__API_VERSION")
     assert "99.0" in problem.message
     assert "31.0 to 64.0" in problem.message
@@ -71,12 +72,7 @@ def test_unreadable_versions_still_give_a_config_error(world: World) -> None:
     """When the versions list cannot be read, the error names the object and the version."""
     world.salesforce.inject_status(500, method="GET", path_pattern="^/services/data/?$", times=5)
     s = sink(world, object_name="Leed")
-    try:
-        with pytest.raises(ConfigError) as caught:
-            s.describe()
-    finally:
-        s.close()
-    (problem,) = caught.value.problems
+    problem = describe_problem(s)
     assert problem.location == OBJECT_LINE
     assert "59.0" in problem.message
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from crmbridge.bootstrap import build_app, require_endpoints
@@ -14,7 +13,7 @@ from crmbridge.errors import AuthenticationError, ConfigError, RetryableApiError
 from crmbridge.sandbox._server import Fault, Response
 from crmbridge.settings import SalesforceSettings, Settings
 
-from .conftest import World, write_rsa_key
+from .conftest import World, write_private_key, write_rsa_key
 
 CONSUMER_KEY = "3MVG9sandbox.consumer.key"
 USER = "integration@acme.example"
@@ -133,25 +132,12 @@ def _unparseable(path: Path) -> Path:
 
 def _encrypted(path: Path) -> Path:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"pass phrase"),
-        )
-    )
+    write_private_key(path, key, passphrase=b"pass phrase")
     return path
 
 
 def _elliptic(path: Path) -> Path:
-    key = ec.generate_private_key(ec.SECP256R1())
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    write_private_key(path, ec.generate_private_key(ec.SECP256R1()))
     return path
 
 

@@ -22,7 +22,7 @@ from crmbridge.sandbox.runtime import Sandbox
 from crmbridge.sandbox.salesforce import SalesforceOrg, SalesforceSimulator
 from crmbridge.sandbox.seed import seed_portal
 
-from ._cli import TIMEOUT_S, base_env
+from ._cli import TIMEOUT_S, sandbox_env
 from .conftest import write_rsa_key
 
 HUBSPOT_TOKEN = "pat-na1-HSSECRET-7f3a9c41"
@@ -214,18 +214,14 @@ def test_no_output_stream_holds_a_secret(
     box: Sandbox, key_file: Path, tmp_path: Path, name: str, log_format: str
 ) -> None:
     """The scenario fails as expected, and nothing it printed or logged holds a secret."""
-    box.hubspot.reset()
-    box.salesforce.reset()
-    env = {
-        **base_env(),
-        **box.environment(),
-        "CRMBRIDGE_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-        "CRMBRIDGE_HUBSPOT__SEARCH_PER_S": "100",
-        "CRMBRIDGE_RETRY__MAX_ATTEMPTS": "2",
-        "CRMBRIDGE_RETRY__MAX_WAIT_S": "0.1",
-        "CRMBRIDGE_LOG_FORMAT": log_format,
-        "CRMBRIDGE_LOG_LEVEL": "DEBUG",
-    }
+    env = sandbox_env(
+        box,
+        tmp_path,
+        CRMBRIDGE_RETRY__MAX_ATTEMPTS="2",
+        CRMBRIDGE_RETRY__MAX_WAIT_S="0.1",
+        CRMBRIDGE_LOG_FORMAT=log_format,
+        CRMBRIDGE_LOG_LEVEL="DEBUG",
+    )
     scenario, codes = SCENARIOS[name]
     scenario_env, args = scenario(box, env, key_file)
     result = run(scenario_env, args, tmp_path)

@@ -8,8 +8,6 @@ timeout, a 250 s Retry-After) and checks that it exits soon after SIGTERM with 0
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 
 from crmbridge.sandbox.runtime import Sandbox
 
-from ._cli import base_env, count_line, crmbridge
+from ._cli import count_line, crmbridge, sandbox_env, start
 from .conftest import write_rsa_key
 
 #: Far longer than a prompt stop needs, far shorter than the waits each test sets up.
@@ -35,30 +33,19 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
-    box.salesforce.reset()
-    box.hubspot.reset()
-    return {
-        **base_env(),
-        **box.environment(),
-        "CRMBRIDGE_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-        "CRMBRIDGE_HUBSPOT__SEARCH_PER_S": "100",
-        "CRMBRIDGE_HUBSPOT__READ_TIMEOUT_S": "600",
-        "CRMBRIDGE_SALESFORCE__READ_TIMEOUT_S": "600",
-        "CRMBRIDGE_STOP_GRACE_S": "1",
-        "CRMBRIDGE_POLL_INTERVAL_S": "3600",
-    }
+    return sandbox_env(
+        box,
+        tmp_path,
+        CRMBRIDGE_HUBSPOT__READ_TIMEOUT_S="600",
+        CRMBRIDGE_SALESFORCE__READ_TIMEOUT_S="600",
+        CRMBRIDGE_STOP_GRACE_S="1",
+        CRMBRIDGE_POLL_INTERVAL_S="3600",
+    )
 
 
 def stop_when(until: Callable[[], bool], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
     """Start `crmbridge run`, send SIGTERM once ``until()`` holds, return (code, out, err)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "crmbridge", "run"],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start("run", env=env, cwd=cwd)
     try:
         deadline = time.monotonic() + EXIT_BOUND_S
         while not until():
