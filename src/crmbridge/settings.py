@@ -123,7 +123,7 @@ class HubSpotSettings(_Section):
     index_lag_s: float = _seconds(60.0, ge=0, le=3600)
     page_size: int = Field(default=200, ge=1, le=200)
     #: Pace search calls ourselves: search has its own per-second limit and no headers.
-    search_per_s: float = Field(default=4.0, ge=0.1, le=10_000, allow_inf_nan=False)
+    search_per_s: float = Field(default=4.0, ge=0.1, le=1_000_000, allow_inf_nan=False)
     connect_timeout_s: float = _seconds(5.0, le=60)
     read_timeout_s: float = _seconds(30.0, le=600)
 
