@@ -70,7 +70,7 @@ def _config_errors() -> Iterator[None]:
         raise SystemExit(EXIT_CONFIG) from None
 
 
-class _Commands(click.Group):
+class CommandGroup(click.Group):
     """The command group: a ConfigError raised anywhere in any command exits 2 with its
     locations and hints, never as a traceback."""
 
@@ -90,7 +90,7 @@ def _exit_on_api_error(what: str, exc: Exception) -> NoReturn:
     ) from None
 
 
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="crmbridge")
 def main() -> None:
     """Move qualified leads from HubSpot to Salesforce; log every reject with its reasons."""
