@@ -64,6 +64,7 @@ from crmbridge.sandbox.hubspot import HubSpotPortal, HubSpotSimulator
 from crmbridge.sandbox.salesforce import SalesforceOrg, SalesforceSimulator
 from crmbridge.sandbox.seed import seed_portal
 from crmbridge.settings import HubSpotSettings, SalesforceSettings, Settings
+from crmbridge.state import open_store
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -131,6 +132,8 @@ def make_app(
         state_url=f"sqlite:///{state_path}",
         mappings_dir=MAPPINGS,
     )
+    if not state_path.exists():
+        open_store(settings.state_url, create=True).close()  # as `crmbridge state init`
     return build_app(
         settings,
         sleep=slept.append,  # retries only: nothing should sleep in a clean run

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # The whole check, as CI runs it: install into .venv, lint, type-check, run every test.
 # Usage: scripts/test.sh [pytest arguments]
+#
+# The state-store tests run on SQLite and on PostgreSQL. CRMBRIDGE_TEST_POSTGRES_URL names a
+# server whose user may create databases; when it is unset, a throwaway PostgreSQL is started
+# on 127.0.0.1 for this run and stopped at exit (scripts/throwaway-postgres.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -14,5 +18,10 @@ echo "== ruff"
 .venv/bin/ruff format --check
 echo "== mypy --strict src"
 .venv/bin/mypy
+if [ -z "${CRMBRIDGE_TEST_POSTGRES_URL:-}" ]; then
+  # shellcheck source=scripts/throwaway-postgres.sh
+  source scripts/throwaway-postgres.sh
+  start_throwaway_postgres
+fi
 echo "== pytest"
 .venv/bin/pytest "$@"

@@ -8,11 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from pydantic import SecretStr
 
-from crmbridge.errors import ConfigError, ConfigProblem, Location
+from crmbridge.errors import ConfigError, ConfigProblem, Location, StateStoreMissingError
 from crmbridge.mapping import FieldMapping, load_mapping
 from crmbridge.pipeline import SyncPipeline
+from crmbridge.ports import StateStore
 from crmbridge.retry import RetryPolicy, Sleeper
 from crmbridge.rules import RuleSet, load_rule_set
 from crmbridge.settings import Settings
@@ -20,9 +22,10 @@ from crmbridge.sinks.salesforce import SalesforceSink, TokenProvider, build_sess
 from crmbridge.sinks.salesforce_auth import JwtBearerLogin
 from crmbridge.sources.hubspot import HubSpotSource, SearchPacer
 from crmbridge.state import open_store
-from crmbridge.state.sqlite import SQLiteStateStore
 
 RULES_FILE = "qualification.yaml"
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -99,7 +102,7 @@ def require_endpoints(settings: Settings) -> None:
 @dataclass
 class App:
     pipeline: SyncPipeline
-    store: SQLiteStateStore
+    store: StateStore
     sink: SalesforceSink
     source: HubSpotSource
     config: Config
@@ -215,24 +218,27 @@ def build_app(
     clock: Callable[[], float] = time.time,
     token_provider: TokenProvider | None = None,
     config: Config | None = None,
+    dry_run: bool = False,
 ) -> App:
     """Wire the adapters the settings name into a pipeline (files are validated first).
+
+    The state store must exist (``crmbridge state init``): a missing one is a
+    ``StateStoreMissingError``, except for a ``dry_run``, which then judges from an empty
+    in-memory state and writes nothing.
 
     ``stop`` is the process's stop Event: every wait (retries, pacing, lock resends) is cut
     short by it, and a call still unanswered ``stop_grace_s`` after it is set is abandoned.
     ``sleep`` replaces those waits in tests."""
     require_endpoints(settings)
     config = config or load_config(settings.mappings_dir)
+    store = _open_state(settings.state_url, dry_run=dry_run)  # before any call: it may be absent
     waits = _Waits(settings, stop, sleep)
-    sink, login = _connect_salesforce(
-        settings, config, waits, clock=clock, token_provider=token_provider
-    )
     try:
-        store = open_store(settings.state_url)
+        sink, login = _connect_salesforce(
+            settings, config, waits, clock=clock, token_provider=token_provider
+        )
     except BaseException:
-        sink.close()
-        if login is not None:
-            login.close()
+        store.close()
         raise
     source = HubSpotSource(
         settings.hubspot,
@@ -253,3 +259,23 @@ def build_app(
         stop=waits.stop,
     )
     return App(pipeline=pipeline, store=store, sink=sink, source=source, config=config, login=login)
+
+
+def _open_state(url: str, *, dry_run: bool) -> StateStore:
+    try:
+        store = open_store(url)
+    except StateStoreMissingError:
+        if not dry_run:
+            raise
+        # Nothing synced yet: judge from the start without creating a store.
+        return open_store("sqlite:///:memory:", create=True)
+    identity = store.identity()
+    log.info(
+        "state_store_opened",
+        store_id=identity.store_id,
+        pipeline=identity.pipeline,
+        url=identity.url,
+        created_at=identity.created_at,
+        created_url=identity.created_url,
+    )
+    return store

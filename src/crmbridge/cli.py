@@ -1,9 +1,15 @@
 """The ``crmbridge`` command: run, sync, demo, rejects, validate, status, config, sandbox.
 
-Exit codes: 0 done; 1 a pass stopped early (budget, outage, a stop request: the cursor is
-kept), or HubSpot/Salesforce could not be used at start or by ``validate`` for any reason but
-refused credentials; 2 a setting or mapping file is wrong (each problem printed with its
-location and a hint); 3 credentials refused (only that).
+Exit codes: 0 done; 1 a pass stopped early (budget, outage, the state store lost mid-pass, a
+stop request: the cursor is kept), or HubSpot/Salesforce could not be used at start or by
+``validate`` for any reason but refused credentials; 2 a setting or mapping file is wrong (each
+problem printed with its location and a hint), or no state store where the settings point
+(``crmbridge state init`` makes one; ``sync`` and ``run`` never do); 3 credentials refused (only
+that); 4 one pass (``sync --once``) crashed on an unexpected error, a bug (the cursor is kept;
+the log has the traceback); ``run`` never exits on a crashed pass: it retries; 5 the state store
+is unusable (read-only, a directory, not a database, truncated or corrupted, a PostgreSQL server
+that refuses the connection): the message names it and says what to do; neither ``run`` nor
+``sync`` retries it.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+import structlog
 
 from crmbridge import reports
 from crmbridge.bootstrap import build_app, check_against_salesforce, load_config
 from crmbridge.daemon import (
     EXIT_CONFIG,
     EXIT_FATAL,
+    EXIT_STATE_STORE,
     EXIT_STOPPED_EARLY,
     install_signal_handlers,
     run_loop,
@@ -34,13 +42,16 @@ from crmbridge.errors import (
     FatalApiError,
     RequestRejectedError,
     RetryableApiError,
+    StateStoreError,
+    StateStoreMissingError,
 )
 from crmbridge.logs import configure_logging
-from crmbridge.ports import RejectFilter
+from crmbridge.ports import RejectFilter, StateStore
 from crmbridge.redaction import redact, register_secret
 from crmbridge.settings import Settings, load_settings
-from crmbridge.state import open_store, sqlite_path
-from crmbridge.state.sqlite import SQLiteStateStore
+from crmbridge.state import open_store, schema_revisions
+
+log = structlog.get_logger(__name__)
 
 
 def _say(line: str) -> None:
@@ -58,7 +69,8 @@ def _settings(**overrides: Any) -> Settings:
 
 @contextmanager
 def _config_errors() -> Iterator[None]:
-    """Print a ConfigError as the admin needs it (file:line, hint) and exit 2, no traceback."""
+    """Print a ConfigError as the admin needs it (file:line, hint) and exit 2, and an unusable
+    state store (what is wrong, where, what to do) and exit 5; no traceback."""
     try:
         yield
     except ConfigError as exc:
@@ -68,11 +80,16 @@ def _config_errors() -> Iterator[None]:
             if problem.hint:
                 _say(f"    hint: {problem.hint}")
         raise SystemExit(EXIT_CONFIG) from None
+    except StateStoreError as exc:
+        _say("crmbridge: state store unusable")
+        _say(f"  state store {exc.location}: {exc.problem}")
+        _say(f"    hint: {exc.hint}")
+        raise SystemExit(EXIT_STATE_STORE) from None
 
 
 class CommandGroup(click.Group):
     """The command group: a ConfigError raised anywhere in any command exits 2 with its
-    locations and hints, never as a traceback."""
+    locations and hints, an unusable state store exits 5 naming it, never as a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         with _config_errors():
@@ -100,33 +117,37 @@ def main() -> None:
 def _run(once: bool, *, dry_run: bool = False) -> None:
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
-    if (
-        dry_run
-        and settings.state_url.startswith("sqlite:")
-        and not sqlite_path(settings.state_url).exists()
-    ):
-        # Nothing synced yet: judge from the start without creating a state file.
-        settings = settings.model_copy(update={"state_url": "sqlite:///:memory:"})
     stop = threading.Event()
     install_signal_handlers(stop)
-    try:
-        app = build_app(settings, stop=stop)
-    except _API_ERRORS as exc:
-        _exit_on_api_error("cannot start", exc)
-    try:
-        code = run_loop(
-            app.pipeline,
-            poll_interval_s=settings.poll_interval_s,
-            stop=stop,
-            once=once or dry_run,
-            dry_run=dry_run,
-            on_pass=(lambda s: click.echo(redact(reports.summary_text(s))))
-            if once or dry_run
-            else None,
-        )
-    finally:
-        app.close()
+    with _logged_store_errors():
+        try:
+            app = build_app(settings, stop=stop, dry_run=dry_run)
+        except _API_ERRORS as exc:
+            _exit_on_api_error("cannot start", exc)
+        try:
+            code = run_loop(
+                app.pipeline,
+                poll_interval_s=settings.poll_interval_s,
+                stop=stop,
+                once=once or dry_run,
+                dry_run=dry_run,
+                on_pass=(lambda s: click.echo(redact(reports.summary_text(s))))
+                if once or dry_run
+                else None,
+            )
+        finally:
+            app.close()
     raise SystemExit(code)
+
+
+@contextmanager
+def _logged_store_errors() -> Iterator[None]:
+    """Log an unusable state store as the error that stopped the daemon (ops read the log)."""
+    try:
+        yield
+    except StateStoreError as exc:
+        log.error("state_store_unusable", store=exc.location, problem=exc.problem, hint=exc.hint)  # noqa: TRY400 - the message says it all
+        raise
 
 
 @main.command()
@@ -176,16 +197,25 @@ _state_option = click.option(
 )
 
 
-def _open_store(state_url: str | None) -> SQLiteStateStore:
-    """The existing state store, for the read-only commands."""
+def _store_settings(state_url: str | None) -> Settings:
+    """Settings with ``--state-url`` applied; warnings (a moved store) go to stderr, while
+    the command's own output stays alone on stdout."""
     settings = _settings(**({"state_url": state_url} if state_url else {}))
-    return open_store(settings.state_url, create=False)
+    configure_logging(settings.log_format, "WARNING")
+    return settings
+
+
+def _open_store(state_url: str | None) -> StateStore:
+    """The existing state store, for the read-only commands."""
+    settings = _store_settings(state_url)
+    return open_store(settings.state_url, read_only=True)
 
 
 @rejects.command("list")
 @_state_option
 @click.option("--all", "include_resolved", is_flag=True, help="Include resolved rejects.")
 @click.option("--criterion", help="Only rejects failing this criterion (e.g. budget).")
+@click.option("--code", help="Only rejects with this error code (e.g. DUPLICATES_DETECTED).")
 @click.option(
     "--stage",
     type=click.Choice(["qualification", "mapping", "salesforce"]),
@@ -205,6 +235,7 @@ def rejects_list(
     state_url: str | None,
     include_resolved: bool,
     criterion: str | None,
+    code: str | None,
     stage: str | None,
     contact_id: str | None,
     rule_version: str | None,
@@ -218,6 +249,7 @@ def rejects_list(
         include_resolved=include_resolved,
         stage=stage,
         criterion=criterion,
+        code=code,
         contact_id=contact_id,
         rule_set_version=rule_version,
         limit=limit,
@@ -298,6 +330,49 @@ def status(state_url: str | None) -> None:
         click.echo(reports.status_text(store))
     finally:
         store.close()
+
+
+@main.group()
+def state() -> None:
+    """Create and inspect the state store (cursor, ledger, reject log)."""
+
+
+@state.command("init")
+@_state_option
+def state_init(state_url: str | None) -> None:
+    """Create a new state store where CRMBRIDGE_STATE_URL points (sync and run never do)."""
+    settings = _store_settings(state_url)
+    try:
+        store = open_store(settings.state_url)
+        verb = "A state store already exists; nothing changed."
+    except StateStoreMissingError:
+        store = open_store(settings.state_url, create=True)
+        verb = "Created a new state store."
+    try:
+        click.echo(verb)
+        click.echo(reports.identity_text(store.identity()))
+    finally:
+        store.close()
+
+
+@state.command("upgrade")
+@_state_option
+def state_upgrade(state_url: str | None) -> None:
+    """Apply pending schema migrations (every command does on start; this does only that)."""
+    settings = _store_settings(state_url)
+    open_store(settings.state_url).close()
+    current, head = schema_revisions(settings.state_url)
+    click.echo(f"schema revision {current} (newest known: {head})")
+
+
+@state.command("current")
+@_state_option
+def state_current(state_url: str | None) -> None:
+    """Print the store's schema revision and the newest this crmbridge knows; migrate nothing."""
+    settings = _store_settings(state_url)
+    current, head = schema_revisions(settings.state_url)
+    shown = current or "none (empty, or from before schema revisions: opening it upgrades it)"
+    click.echo(f"schema revision {shown} (newest known: {head})")
 
 
 @main.group()

@@ -2,6 +2,12 @@
 
 Signal handlers only set an Event. The pipeline checks it between pages, so SIGTERM/SIGINT end
 the process after the current page is committed, never in the middle of one.
+
+A pass that crashes on an unexpected exception (a bug: per-contact errors are rejects and never
+get here) is logged with its traceback and retried with a doubling backoff capped at
+``CRASH_BACKOFF_MAX_S``, for ever: the cursor stays where the last committed page left it, and
+an exit would only hand the same retry to systemd. One pass (``sync --once``) that crashes
+exits ``EXIT_CRASHED`` (4), never 3, which means refused credentials and nothing else.
 """
 
 from __future__ import annotations
@@ -13,17 +19,21 @@ from types import FrameType
 
 import structlog
 
-from crmbridge.errors import ConfigError
+from crmbridge.errors import ConfigError, StateStoreError
 from crmbridge.model import PassSummary
 from crmbridge.pipeline import SyncPipeline
 
-#: Consecutive passes that crashed on an unexpected error before the daemon gives up.
-MAX_CONSECUTIVE_CRASHES = 5
+#: The wait before retrying a crashed pass doubles from this …
+CRASH_BACKOFF_BASE_S = 30.0
+#: … up to this, for as long as passes keep crashing.
+CRASH_BACKOFF_MAX_S = 900.0
 
 EXIT_OK = 0
 EXIT_STOPPED_EARLY = 1
 EXIT_CONFIG = 2
-EXIT_FATAL = 3
+EXIT_FATAL = 3  # credentials refused, and only that
+EXIT_CRASHED = 4  # one pass (--once) crashed on an unexpected error; the cursor is kept
+EXIT_STATE_STORE = 5  # the state store cannot be used: a person must look at it
 
 log = structlog.get_logger(__name__)
 
@@ -54,21 +64,30 @@ def run_loop(
     once: bool = False,
     dry_run: bool = False,
     on_pass: Callable[[PassSummary], None] | None = None,
+    wait: Callable[[float], bool] | None = None,
 ) -> int:
-    """Run passes until ``stop`` is set (or once); return the process exit code."""
+    """Run passes until ``stop`` is set (or once); return the process exit code.
+
+    ``wait(seconds)`` sleeps between passes and returns True when a stop was requested
+    meanwhile (default: ``stop.wait``). Raises ConfigError and StateStoreError (a person must
+    act on either); every other exception of a pass
+    is logged and the pass retried (the daemon) or reported as ``EXIT_CRASHED`` (once)."""
+    wait = wait or stop.wait
     crashes = 0
     while True:
+        pause_s = poll_interval_s
         try:
             summary = pipeline.run_pass(dry_run=dry_run)
-        except ConfigError:
-            raise  # a person must fix a file or a setting: the caller prints it and exits 2
+        except (ConfigError, StateStoreError):
+            raise  # a person must fix a file, a setting or the store: the caller says which
         except Exception:
-            # A bug must not take the service down for good: the cursor is where the last
-            # committed page left it, so the next pass repeats at most one page.
+            # A bug must not take the service down: the cursor is where the last committed
+            # page left it, so the next pass repeats at most one page.
             crashes += 1
-            log.exception("pass_crashed", consecutive=crashes)
-            if once or crashes >= MAX_CONSECUTIVE_CRASHES:
-                return EXIT_FATAL
+            pause_s = crash_backoff_s(crashes)
+            log.exception("pass_crashed", consecutive=crashes, retry_in_s=pause_s)
+            if once:
+                return EXIT_CRASHED
         else:
             crashes = 0
             log.info("pass_finished", **summary_fields(summary))
@@ -78,9 +97,15 @@ def run_loop(
                 return EXIT_FATAL
             if once:
                 return EXIT_STOPPED_EARLY if summary.stopped_early else EXIT_OK
-        if stop.is_set() or stop.wait(poll_interval_s):
+        if stop.is_set() or wait(pause_s):
             log.info("stop_requested")
             return EXIT_OK
+
+
+def crash_backoff_s(crashes: int) -> float:
+    """The wait before retrying after ``crashes`` consecutive crashed passes (30 s … 15 min)."""
+    doublings = min(crashes - 1, 32)  # beyond the cap already; keeps the float finite
+    return min(CRASH_BACKOFF_MAX_S, CRASH_BACKOFF_BASE_S * float(2**doublings))
 
 
 def summary_fields(summary: PassSummary) -> dict[str, object]:

@@ -16,11 +16,10 @@ from pydantic import SecretStr
 from crmbridge import reports
 from crmbridge.bootstrap import build_app
 from crmbridge.display import visible
-from crmbridge.ports import RejectFilter
+from crmbridge.ports import RejectFilter, StateStore
 from crmbridge.sandbox.runtime import Sandbox
 from crmbridge.settings import Settings
-from crmbridge.state import sqlite_path
-from crmbridge.state.sqlite import SQLiteStateStore
+from crmbridge.state import open_store, sqlite_path
 
 #: The demo edits contacts and syncs again at once, so its safety margin is short.
 DEMO_INDEX_LAG_S = 1.0
@@ -38,9 +37,11 @@ Echo = Callable[[str], None]
 
 
 def _fresh_state(settings: Settings) -> Path:
+    """Delete the demo's state file and make a new, empty store there."""
     path = sqlite_path(settings.state_url)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+    open_store(settings.state_url, create=True).close()
     return path
 
 
@@ -117,7 +118,7 @@ def run_demo(settings: Settings, *, contacts: int, echo: Echo) -> int:
     return 0
 
 
-def _edit_some_contacts(box: Sandbox, store: SQLiteStateStore, echo: Echo) -> list[str]:
+def _edit_some_contacts(box: Sandbox, store: StateStore, echo: Echo) -> list[str]:
     """Make one rejected lead qualify and give one synced lead a new phone, in the portal."""
     edited: list[str] = []
     rejects = store.rejects(RejectFilter(stage="qualification", limit=200))
@@ -139,7 +140,7 @@ def _edit_some_contacts(box: Sandbox, store: SQLiteStateStore, echo: Echo) -> li
     return edited
 
 
-def _show_rejects(store: SQLiteStateStore, echo: Echo) -> None:
+def _show_rejects(store: StateStore, echo: Echo) -> None:
     query = RejectFilter(limit=5)
     echo("\nNewest open rejects:")
     echo(reports.rejects_table(store.rejects(query), total=store.count_rejects(query), offset=0))

@@ -4,13 +4,18 @@
 
     CrmBridgeError
     ├── ConfigError                 fatal: a setting or mapping file is wrong (file:line + hint)
+    │   └── StateStoreMissingError  no state store where the settings point (``state init``)
+    ├── StateStoreError             fatal: the state store cannot be used (unwritable, corrupted,
+    │                               unreachable): a person must look at it (exit code 5)
     ├── FatalApiError               fatal for the pass: stop, alert, keep the cursor
     │   ├── AuthenticationError     bad/expired credentials that a replay cannot fix
     │   └── BudgetExhaustedError    a daily API budget is spent (resume when it recovers)
     ├── RetryableApiError           transient: 429, 5xx, lock, lost connection (retried)
     │   ├── RateLimitedError        429 / Salesforce concurrent-limit: honours ``retry_after_s``
-    │   └── CallInterruptedError    a stop request ended retrying or abandoned a call in flight:
-    │                               the pass stops with its cursor kept (never retried)
+    │   ├── CallInterruptedError    a stop request ended retrying or abandoned a call in flight:
+    │   │                           the pass stops with its cursor kept (never retried)
+    │   └── StateStoreUnavailableError  the store went away mid-pass (PostgreSQL restarting,
+    │                               SQLite locked past its timeout): the pass stops early
     ├── SessionExpiredError         Salesforce INVALID_SESSION_ID: re-authenticate once, replay
     └── RequestRejectedError        a permanent 4xx for a whole request (a client bug or config)
 
@@ -129,3 +134,31 @@ class RequestRejectedError(CrmBridgeError):
         self.status = status
         self.code = code
         super().__init__(f"{system}: {message}" + (f" ({code})" if code else ""))
+
+
+class StateStoreMissingError(ConfigError):
+    """No state store where the settings point: a new one is made only by ``state init``."""
+
+
+class StateStoreError(CrmBridgeError):
+    """The state store cannot be used: unwritable, read-only, not a database, corrupted, or a
+    database server that refuses the connection. Retrying does not help; a person must act.
+
+    ``location`` names the store (an absolute path, or a URL without its password)."""
+
+    def __init__(self, location: str, problem: str, *, hint: str) -> None:
+        self.location = location
+        self.problem = problem
+        self.hint = hint
+        super().__init__(f"state store {location}: {problem}\n    hint: {hint}")
+
+
+class StateStoreUnavailableError(RetryableApiError):
+    """The state store stopped answering during a pass (PostgreSQL down or restarting, the
+    connection lost, SQLite locked by another writer past its busy timeout). Like an API
+    outage, the pass stops early with its cursor kept; the next pass tries again. At start the
+    same failure is a ``StateStoreError``: a store that cannot be reached then needs a person."""
+
+    def __init__(self, location: str, problem: str) -> None:
+        self.location = location
+        super().__init__("state store", f"{location}: {problem}")

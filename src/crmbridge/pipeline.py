@@ -10,11 +10,17 @@ Contract of a pass:
 - A fatal error (authentication, a spent budget, an outage that outlasts the retry budget)
   stops the pass before the page's commit: the cursor stays, the next pass resumes there.
 - Bad data never raises: it becomes a reject with its reason.
+- One contact never stops a page: any unexpected exception while judging or mapping it, or
+  from the sink for the row it is in (found by splitting the batch like a refused request),
+  becomes that contact's reject (criterion ``internal``, message ``internal error: <type>:
+  <message>``), logged with its traceback. crmbridge's own errors (outage, credentials, budget,
+  configuration) still stop the pass: they are nobody's row.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections import deque
@@ -26,6 +32,7 @@ import structlog
 from crmbridge.errors import (
     BudgetExhaustedError,
     ConfigError,
+    CrmBridgeError,
     FatalApiError,
     RequestRejectedError,
     RetryableApiError,
@@ -35,10 +42,12 @@ from crmbridge.model import (
     Cursor,
     Decision,
     MappedLead,
+    MapResult,
     ObjectSchema,
     Outcome,
     PassSummary,
     PushResult,
+    Qualification,
     Reason,
     RecordError,
     RejectStage,
@@ -47,7 +56,7 @@ from crmbridge.model import (
 from crmbridge.ports import LeadSink, LeadSource, LedgerEntry, Page, StateStore
 from crmbridge.retry import Sleeper
 from crmbridge.rules import RuleSet
-from crmbridge.state.codec import dumps
+from crmbridge.text import clean_text
 
 STREAM = "hubspot.contacts"
 #: Rounds of resending rows that failed transiently (locks) inside one pass before parking them.
@@ -57,6 +66,11 @@ ROW_RETRY_BASE_S = 1.0
 PARKED_MAX_ATTEMPTS = 10
 PARKED_PER_PASS = 1000
 SCHEMA_TTL_S = 3600.0
+#: The criterion (and ``code``) of a reject caused by an unexpected exception (a bug).
+INTERNAL = "internal"
+INTERNAL_CODE = "INTERNAL"
+#: How much of an exception's message an internal-error reason keeps.
+INTERNAL_MESSAGE_MAX_CHARS = 500
 
 log = structlog.get_logger(__name__)
 
@@ -81,8 +95,10 @@ class _PageWork:
 
 
 def payload_hash(fields: Mapping[str, object]) -> str:
-    """Stable hash of a mapped payload: unchanged leads are not pushed again."""
-    return hashlib.sha256(dumps(fields).encode("utf-8")).hexdigest()
+    """Stable hash of a mapped payload: unchanged leads are not pushed again. Never raises on
+    text (``surrogatepass``: a lone surrogate still hashes; valid text hashes as it always did)."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class SyncPipeline:
@@ -249,8 +265,8 @@ class SyncPipeline:
     def _judge(
         self, contact: SourceContact, schema: ObjectSchema, entry: LedgerEntry | None
     ) -> Decision:
-        """The decision before any push; ``CREATED`` here only means "to push"."""
-        inputs = {name: contact.get(name) for name in sorted(contact.properties)}
+        """The decision before any push; ``CREATED`` here only means "to push". Never raises:
+        an exception from the rules or the map is this contact's internal-error reject."""
         base = Decision(
             contact_id=contact.id,
             modified_at_ms=contact.modified_at_ms,
@@ -258,14 +274,31 @@ class SyncPipeline:
             outcome=Outcome.SKIPPED,
             rule_set_version=self.rules.version,
             qualified=False,
-            inputs=inputs,
+            inputs={name: contact.get(name) for name in sorted(contact.properties)},
         )
         if contact.archived:
             return base  # archived in HubSpot: never deletes or changes sales data (trap 7)
-        qualification = self.rules.evaluate(contact)
-        mapped = self.mapping.map(contact, schema)
+        stage = RejectStage.QUALIFICATION
+        try:
+            qualification = self.rules.evaluate(contact)
+            base = replace(base, qualified=qualification.qualified, criteria=qualification.results)
+            stage = RejectStage.MAPPING
+            return self._mapped(base, qualification, self.mapping.map(contact, schema), entry)
+        except Exception as exc:  # one contact's bug must not stop the page
+            log.exception("contact_internal_error", contact_id=contact.id, stage=stage.value)
+            return replace(
+                base, outcome=Outcome.REJECTED, stage=stage, reasons=(internal_reason(exc),)
+            )
+
+    def _mapped(
+        self,
+        base: Decision,
+        qualification: Qualification,
+        mapped: MapResult,
+        entry: LedgerEntry | None,
+    ) -> Decision:
+        """The verdict once the rules and the map have answered."""
         reasons = qualification.reasons + mapped.reasons
-        base = replace(base, qualified=qualification.qualified, criteria=qualification.results)
         if not qualification.qualified or mapped.lead is None or mapped.reasons:
             stage = (
                 RejectStage.QUALIFICATION if not qualification.qualified else RejectStage.MAPPING
@@ -317,18 +350,28 @@ class SyncPipeline:
         return done
 
     def _push_batch(self, batch: Sequence[Decision]) -> list[PushResult]:
-        """One upsert call; when Salesforce refuses the whole request, split it to find the
-        rows at fault so one bad value cannot sink 199 good leads."""
+        """One upsert call; when Salesforce refuses the whole request, or the sink raises an
+        unexpected (non-crmbridge) exception, split it to find the rows at fault so one bad
+        value cannot sink 199 good leads. Each row at fault costs about 2·log2(batch) calls."""
         leads = [MappedLead(d.contact_id, d.payload or {}) for d in batch]
         try:
             return self.sink.upsert(leads)
-        except RequestRejectedError as exc:
+        except CrmBridgeError as exc:
+            if not isinstance(exc, RequestRejectedError):
+                raise  # an outage, credentials, a budget: nobody's row, the pass stops
+            error = RecordError(code=exc.code or "REQUEST_REJECTED", message=str(exc))
+            event = "salesforce_request_refused_splitting"
+        except Exception as exc:  # a bug for one row must not stop the page
             if len(batch) == 1:
-                error = RecordError(code=exc.code or "REQUEST_REJECTED", message=str(exc))
-                return [PushResult(batch[0].contact_id, success=False, errors=(error,))]
-            middle = len(batch) // 2
-            log.warning("salesforce_request_refused_splitting", rows=len(batch), error=str(exc))
-            return self._push_batch(batch[:middle]) + self._push_batch(batch[middle:])
+                log.exception("push_internal_error", contact_id=batch[0].contact_id)
+            reason = internal_reason(exc)
+            error = RecordError(code=INTERNAL_CODE, message=reason.message)
+            event = "push_internal_error_splitting"
+        if len(batch) == 1:
+            return [PushResult(batch[0].contact_id, success=False, errors=(error,))]
+        middle = len(batch) // 2
+        log.warning(event, rows=len(batch), error=error.message)
+        return self._push_batch(batch[:middle]) + self._push_batch(batch[middle:])
 
     def _retry_parked(self, summary: PassSummary) -> None:
         """Resend leads parked by earlier passes (their payload was mapped when parked)."""
@@ -357,9 +400,19 @@ class SyncPipeline:
         _count(summary, decisions)
 
 
+def internal_reason(exc: BaseException) -> Reason:
+    """The reject reason for an unexpected exception: its type and (cleaned, capped) message."""
+    message = clean_text(f"internal error: {type(exc).__name__}: {exc}")
+    if len(message) > INTERNAL_MESSAGE_MAX_CHARS:
+        message = message[: INTERNAL_MESSAGE_MAX_CHARS - 1] + "…"
+    return Reason(criterion=INTERNAL, message=message, code=INTERNAL_CODE)
+
+
 def _sf_reasons(result: PushResult) -> tuple[Reason, ...]:
     return tuple(
-        Reason(
+        Reason(INTERNAL, error.message, code=INTERNAL_CODE)
+        if error.code == INTERNAL_CODE
+        else Reason(
             criterion=f"salesforce.{error.code}",
             message=f"Salesforce {error.code}: {error.message}",
             code=error.code,

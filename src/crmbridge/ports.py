@@ -86,35 +86,96 @@ class RejectRecord:
 
 @dataclass(frozen=True)
 class RejectFilter:
+    """Which rejects to list: open ones unless ``include_resolved``; every filter set must hold."""
+
     include_resolved: bool = False
     stage: str | None = None
     criterion: str | None = None
+    code: str | None = None
     contact_id: str | None = None
     rule_set_version: str | None = None
     limit: int = 50
     offset: int = 0
 
 
+@dataclass(frozen=True)
+class StoreIdentity:
+    """Which state store this is: made once by ``crmbridge state init``, kept for its life.
+
+    ``created_url`` is where it was made; ``url`` is where it is open now. They differ when
+    the store was moved, copied or restored elsewhere (crmbridge warns, then carries on)."""
+
+    store_id: str
+    pipeline: str
+    created_at: str
+    created_url: str
+    url: str
+
+    @property
+    def moved(self) -> bool:
+        return self.created_url != self.url
+
+
 class StateStore(Protocol):
-    """Durable state: cursor, ledger, decisions (the reject log is a view of them), parked leads.
+    """Durable state of one pipeline: cursor, ledger, decisions (the reject log is a view of
+    them), parked leads. Every store applies the ledger rules of ``crmbridge.state.ledger``.
 
     ``commit_page`` is the only write of a pass: it records outcomes and then the cursor in one
-    transaction, so a crash leaves either both or neither."""
+    transaction, so a crash leaves either both or neither. Any method raises
+    ``StateStoreError`` when the store cannot be used (unwritable, corrupted) and
+    ``StateStoreUnavailableError`` (retryable) when it stops answering for now."""
 
-    def get_cursor(self, stream: str) -> Cursor: ...
+    def identity(self) -> StoreIdentity:
+        """The store's identity (its id, pipeline, when and where it was made, where it is)."""
+        ...
 
-    def ledger(self, contact_ids: Sequence[str]) -> dict[str, LedgerEntry]: ...
+    def get_cursor(self, stream: str) -> Cursor:
+        """Where ``stream`` stands; an empty ``Cursor()`` before its first committed page."""
+        ...
+
+    def ledger(self, contact_ids: Sequence[str]) -> dict[str, LedgerEntry]:
+        """The ledger entries of those contacts that have one, by contact id."""
+        ...
 
     def commit_page(
         self, stream: str, decisions: Sequence[Decision], cursor: Cursor | None
-    ) -> None: ...
+    ) -> None:
+        """Record ``decisions`` in order by the ledger rules, then move ``stream`` to
+        ``cursor`` (unless ``None``), in one transaction: on any error nothing is kept."""
+        ...
 
-    def parked(self, limit: int) -> list[ParkedLead]: ...
+    def parked(self, limit: int) -> list[ParkedLead]:
+        """Up to ``limit`` parked leads, longest parked first, with their attempts so far."""
+        ...
 
-    def rejects(self, query: RejectFilter) -> list[RejectRecord]: ...
+    def count_parked(self) -> int:
+        """How many leads are parked."""
+        ...
 
-    def count_rejects(self, query: RejectFilter) -> int: ...
+    def rejects(self, query: RejectFilter) -> list[RejectRecord]:
+        """The rejects ``query`` selects, newest first, one page of ``limit`` from ``offset``."""
+        ...
 
-    def reject(self, reject_id: int) -> RejectRecord | None: ...
+    def count_rejects(self, query: RejectFilter) -> int:
+        """How many rejects ``query`` selects (``limit`` and ``offset`` aside)."""
+        ...
 
-    def close(self) -> None: ...
+    def reject(self, reject_id: int) -> RejectRecord | None:
+        """One reject by id, open or resolved; ``None`` when no reject has that id."""
+        ...
+
+    def decisions_of(self, contact_id: str) -> list[Decision]:
+        """Every decision recorded about one contact, oldest first (its history)."""
+        ...
+
+    def contacts_with_status(self, status: str, *, limit: int) -> list[str]:
+        """Up to ``limit`` contact ids whose ledger status is ``status``, in id order."""
+        ...
+
+    def outcome_counts(self) -> dict[str, int]:
+        """How many contacts the ledger holds in each status (synced / rejected / parked)."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's connections; the store is not used afterwards."""
+        ...

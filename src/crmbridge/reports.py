@@ -12,8 +12,7 @@ from typing import Any
 from crmbridge.display import visible
 from crmbridge.model import PassSummary
 from crmbridge.pipeline import STREAM
-from crmbridge.ports import RejectFilter, RejectRecord
-from crmbridge.state.sqlite import SQLiteStateStore
+from crmbridge.ports import RejectFilter, RejectRecord, StateStore, StoreIdentity
 
 
 def _ms_to_iso(ms: int) -> str:
@@ -130,8 +129,21 @@ def reject_json(record: RejectRecord) -> dict[str, Any]:
     }
 
 
-def status_text(store: SQLiteStateStore) -> str:
-    """`status`: cursor, ledger counts, open rejects and parked leads."""
+def identity_text(identity: StoreIdentity) -> str:
+    """Which state store this is: where it is, its id, when and where it was made (escaped:
+    a path or URL may hold any character)."""
+    lines = [
+        f"state store       {identity.url}",
+        f"store id          {identity.store_id} (pipeline {identity.pipeline})",
+        f"created           {identity.created_at} at {identity.created_url}",
+    ]
+    if identity.moved:
+        lines.append("                  (made elsewhere: moved, copied or restored since)")
+    return "\n".join(visible(line) for line in lines)
+
+
+def status_text(store: StateStore) -> str:
+    """`status`: which store, cursor, ledger counts, open rejects and parked leads."""
     cursor = store.get_cursor(STREAM)
     counts = store.outcome_counts()
     open_rejects = store.count_rejects(RejectFilter())
@@ -142,4 +154,4 @@ def status_text(store: SQLiteStateStore) -> str:
         f"leads rejected    {counts.get('rejected', 0)} ({open_rejects} open rejects)",
         f"leads parked      {store.count_parked()} (retried first next pass)",
     ]
-    return "\n".join(visible(line) for line in lines)
+    return "\n".join([identity_text(store.identity()), *(visible(line) for line in lines)])

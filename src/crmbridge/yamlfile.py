@@ -6,6 +6,11 @@ never a traceback. This module is the only place that touches ruamel.yaml:
 * :func:`load_yaml` / :func:`parse_yaml` turn a file (or text) into a :class:`Node` tree. A YAML
   syntax error, a duplicate key, an unreadable file or a non-UTF-8 file raises
   :class:`~crmbridge.errors.ConfigError` with the parser's line and column.
+* Before building anything, a document is checked against limits a mapping file never needs,
+  each reported at its line: more than ``MAX_YAML_BYTES``, more than ``MAX_YAML_NODES`` values
+  (an alias counts as every value it repeats, so an alias bomb stops at the alias that crosses
+  the bound), collections nested deeper than ``MAX_YAML_DEPTH``, or an alias inside the value
+  it names. Without them a few hundred bytes of aliases ran for minutes and hundreds of MB.
 * :class:`Node` wraps one value with its location (1-based lines; ruamel counts from 0).
 * :class:`Problems` collects every problem of a file so the admin fixes them all in one round, and
   the ``check_*`` / ``get_*`` helpers validate the shape of a mapping into that collector.
@@ -24,10 +29,20 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    Event,
+    ScalarEvent,
+)
 
 from crmbridge.errors import ConfigError, ConfigProblem, Location
 
 __all__ = [
+    "MAX_YAML_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
     "Node",
     "Problems",
     "check_keys",
@@ -37,6 +52,14 @@ __all__ = [
     "load_yaml",
     "parse_yaml",
 ]
+
+
+#: The largest mapping file read (the shipped ones are a few kilobytes).
+MAX_YAML_BYTES = 1_048_576
+#: The most values (scalars and collections, aliases expanded) a mapping file may hold.
+MAX_YAML_NODES = 20_000
+#: The deepest nesting of lists and mappings (qualification groups need two levels each).
+MAX_YAML_DEPTH = 100
 
 
 class Node:
@@ -210,9 +233,12 @@ def parse_yaml(text: str, source: str) -> Node:
 
     Raises ConfigError on syntax errors and duplicate keys, with the parser's line:column.
     """
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(_too_large(source, text[:MAX_YAML_BYTES].count("\n") + 1))
     yaml = YAML(typ="rt")  # a YAML instance is not thread-safe: one per call, it is cheap
     yaml.allow_duplicate_keys = False
     try:
+        _check_limits(yaml.parse(text), source)
         data = yaml.load(text)
     except MarkedYAMLError as exc:
         raise ConfigError(_syntax_problem(exc, source)) from None
@@ -234,7 +260,11 @@ def load_yaml(path: Path, source: str | None = None) -> Node:
     """
     name = source if source is not None else str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_YAML_BYTES + 1)  # bounded: never a whole huge file or a FIFO
+        if len(raw) > MAX_YAML_BYTES:
+            raise ConfigError(_too_large(name, raw[:MAX_YAML_BYTES].count(b"\n") + 1))
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(
             ConfigProblem(
@@ -244,7 +274,7 @@ def load_yaml(path: Path, source: str | None = None) -> Node:
             )
         ) from None
     except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError(
             ConfigProblem(Location(name, line), "not UTF-8 text", "save the file as UTF-8")
         ) from None
@@ -257,6 +287,67 @@ def load_yaml(path: Path, source: str | None = None) -> Node:
             )
         ) from None
     return parse_yaml(text, name)
+
+
+def _too_large(source: str, line: int) -> ConfigProblem:
+    return ConfigProblem(
+        Location(source, line),
+        f"the file is larger than {MAX_YAML_BYTES:,} bytes (1 MiB); it ends here",
+        "mapping files are a few kilobytes: check that this is the right file",
+    )
+
+
+def _check_limits(events: Iterator[Event], source: str) -> None:
+    """Walk the parser's events (no document is built) and raise ConfigError at the first
+    value past :data:`MAX_YAML_NODES` (aliases expanded), collection deeper than
+    :data:`MAX_YAML_DEPTH`, or alias inside the collection it names. Linear in the text."""
+    sizes: dict[str, int] = {}  # anchor -> how many values one alias to it repeats
+    open_collections: list[tuple[str | None, int]] = []  # (anchor, count at its start)
+    total = 0
+    for event in events:
+        if isinstance(event, AliasEvent):
+            name = str(event.anchor)
+            if name not in sizes:
+                if any(anchor == name for anchor, _ in open_collections):
+                    raise _limit(
+                        event,
+                        source,
+                        f"alias *{name} is used inside the value it names",
+                        "an alias cannot contain itself: repeat the values instead",
+                    )
+                continue  # an undefined alias: the loader reports it with its own message
+            total += sizes[name]
+        elif isinstance(event, ScalarEvent | CollectionStartEvent):
+            total += 1
+            if isinstance(event, ScalarEvent):
+                if event.anchor:
+                    sizes[str(event.anchor)] = 1
+            else:
+                open_collections.append((event.anchor, total))
+                if len(open_collections) > MAX_YAML_DEPTH:
+                    raise _limit(
+                        event,
+                        source,
+                        f"values nested more than {MAX_YAML_DEPTH} levels deep",
+                        "flatten the structure (qualification groups nest at most 32 deep)",
+                    )
+        elif isinstance(event, CollectionEndEvent):
+            anchor, start = open_collections.pop()
+            if anchor:
+                sizes[str(anchor)] = total - start + 1
+        if total > MAX_YAML_NODES:
+            raise _limit(
+                event,
+                source,
+                f"the file has more than {MAX_YAML_NODES:,} values "
+                "(an alias counts as every value it repeats)",
+                "a mapping file needs far fewer: look for a very long list or value_map, "
+                "or an alias (*name) repeated inside another alias",
+            )
+
+
+def _limit(event: Event, source: str, message: str, hint: str) -> ConfigError:
+    return ConfigError(ConfigProblem(Location(source, event.start_mark.line + 1), message, hint))
 
 
 _SYNTAX_HINT = (

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from crmbridge.sandbox.runtime import Sandbox
+from crmbridge.state import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 120
@@ -20,18 +21,24 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def sandbox_env(box: Sandbox, state_dir: Path, **extra: str) -> dict[str, str]:
+def sandbox_env(
+    box: Sandbox, state_dir: Path, *, with_store: bool = True, **extra: str
+) -> dict[str, str]:
     """The environment of a CLI run against ``box`` (its faults, counts and org reset), with
-    the state file in ``state_dir``; ``extra`` variables last."""
+    the state store in ``state_dir``, made as `crmbridge state init` makes it unless
+    ``with_store`` is false; ``extra`` variables last."""
     box.hubspot.reset()
     box.salesforce.reset()
-    return {
+    env = {
         **base_env(),
         **box.environment(),
         "CRMBRIDGE_STATE_URL": f"sqlite:///{state_dir / 'state.db'}",
         "CRMBRIDGE_HUBSPOT__SEARCH_PER_S": "100",
         **extra,
     }
+    if with_store:
+        open_store(env["CRMBRIDGE_STATE_URL"], create=True).close()
+    return env
 
 
 def crmbridge(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

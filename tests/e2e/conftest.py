@@ -18,6 +18,7 @@ from crmbridge.model import PassSummary
 from crmbridge.sandbox.hubspot import HubSpotPortal, HubSpotSimulator
 from crmbridge.sandbox.salesforce import SalesforceOrg, SalesforceSimulator
 from crmbridge.settings import HubSpotSettings, RetrySettings, SalesforceSettings, Settings
+from crmbridge.state import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPINGS = REPO / "mappings"
@@ -180,6 +181,7 @@ def world(tmp_path: Path, ca_dir: Path) -> Iterator[World]:
     hubspot.start()
     salesforce.start()
     w = World(clock, portal, hubspot, salesforce, tmp_path / "state.db")
+    open_store(f"sqlite:///{w.state_path}", create=True).close()  # as `crmbridge state init`
     try:
         yield w
     finally:

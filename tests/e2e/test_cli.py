@@ -26,7 +26,14 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 
 @pytest.fixture
+def fresh_env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
+    """Settings pointing at the simulators and at a state store that does not exist yet."""
+    return sandbox_env(box, tmp_path, with_store=False)
+
+
+@pytest.fixture
 def env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
+    """Settings pointing at the simulators, the state store made as `state init` makes it."""
     return sandbox_env(box, tmp_path)
 
 
@@ -45,10 +52,10 @@ def test_sync_once_prints_a_summary_matching_salesforce(
 
 
 def test_dry_run_prints_predictions_and_creates_no_state(
-    box: Sandbox, env: dict[str, str], tmp_path: Path
+    box: Sandbox, fresh_env: dict[str, str], tmp_path: Path
 ) -> None:
     """`sync --dry-run` prints what would happen, pushes nothing and creates no state file."""
-    result = crmbridge("sync", "--dry-run", env=env, cwd=tmp_path)
+    result = crmbridge("sync", "--dry-run", env=fresh_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Dry run: nothing pushed, nothing written" in result.stdout
     assert count_line(result.stdout, "would be created") > 0

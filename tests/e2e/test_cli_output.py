@@ -13,7 +13,7 @@ from crmbridge.sandbox.runtime import Sandbox
 from ._cli import crmbridge, sandbox_env
 from .conftest import QUALIFIED
 
-HOSTILE = "\x1b[2J\x1b[H\x1b[31mPWNED\x1b[0m\x1b]0;owned\x07"
+HOSTILE = "\x1b[2J\x1b[H\x1b[31mPWNED\x1b[0m\x1b]0;owned\x07\r\n\x9b31m\u202eX"
 BREAKERS = "Acme\nTools\rLtd\tGmbH\bX\x9b31m\u202eevil"
 
 
@@ -66,14 +66,15 @@ def hostile_id(env: dict[str, str], cwd: Path) -> int:
 def test_rejects_list_shows_control_characters_escaped(
     synced: tuple[dict[str, str], Path],
 ) -> None:
-    """`rejects list` prints the hostile job title as escapes, on a single table row."""
+    """`rejects list` prints the hostile job title on a single table row: the reason quotes it
+    as the rules read it (C0 escape codes removed), and what is left is shown escaped."""
     env, cwd = synced
     result = crmbridge("rejects", "list", env=env, cwd=cwd)
     assert result.returncode == 0, result.stderr
     assert_terminal_safe(result.stdout)
     rows = [line for line in result.stdout.splitlines() if "hostile@example.com" in line]
     assert len(rows) == 1
-    assert "\\x1b[2J\\x1b[H\\x1b[31mPWNED" in rows[0]
+    assert 'job title "[2J[H[31mPWNED[0m]0;owned\\r\\n\\x9b31m\\u202eX"' in rows[0]
 
 
 def test_rejects_show_shows_control_characters_escaped(

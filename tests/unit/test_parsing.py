@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from crmbridge.mapping.parsing import (
+from crmbridge.parsing import (
     ParseFailure,
     format_number,
     parse_boolean,

@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from crmbridge.bootstrap import load_config
-from crmbridge.daemon import EXIT_FATAL, EXIT_OK, run_loop
-from crmbridge.errors import ConfigError
-from crmbridge.model import Cursor, Outcome, PassSummary, RecordError, SourceContact
+from crmbridge.daemon import EXIT_CRASHED, EXIT_FATAL, EXIT_OK, run_loop
+from crmbridge.errors import ConfigError, RetryableApiError
+from crmbridge.mapping import FieldMapping
+from crmbridge.model import (
+    Cursor,
+    MappedLead,
+    MapResult,
+    ObjectSchema,
+    Outcome,
+    PassSummary,
+    PushResult,
+    Qualification,
+    RecordError,
+    RejectStage,
+    SourceContact,
+)
 from crmbridge.pipeline import PARKED_MAX_ATTEMPTS, STREAM, SyncPipeline
 from crmbridge.ports import Page, RejectFilter
+from crmbridge.rules import RuleSet
 from crmbridge.state.sqlite import SQLiteStateStore
 from crmbridge.testing import FakeLeadSink, FakeLeadSource, reference_lead_schema
 
@@ -179,12 +194,191 @@ def test_daemon_loop_exits_cleanly_when_stopped(make: Make) -> None:
     assert [s.created for s in summaries] == [1]
 
 
-def test_daemon_loop_gives_up_after_repeated_crashes(make: Make) -> None:
-    """A bug that crashes every pass ends the daemon with exit 3 after a bounded number."""
+def test_daemon_retries_crashed_passes_with_bounded_backoff_and_never_exits(make: Make) -> None:
+    """Crashed passes are retried after 30 s, 60 s … capped at 15 min; then a pass runs."""
+    h = make([contact(0)])
+    real_pass = h.pipeline.run_pass
+    crashes = 8
+
+    def flaky(*, dry_run: bool = False) -> PassSummary:
+        nonlocal crashes
+        if crashes:
+            crashes -= 1
+            raise RuntimeError("bug")
+        return real_pass(dry_run=dry_run)
+
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return len(waits) > 8  # the stop request arrives during the wait after the good pass
+
+    h.pipeline.run_pass = flaky  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        code = run_loop(h.pipeline, poll_interval_s=300, stop=h.stop, wait=wait)
+    assert code == EXIT_OK
+    assert waits == [30, 60, 120, 240, 480, 900, 900, 900, 300]
+    assert [e["consecutive"] for e in logs if e["event"] == "pass_crashed"] == list(range(1, 9))
+    assert h.sink.leads
+
+
+def test_a_stop_request_during_the_crash_backoff_ends_the_daemon_cleanly(make: Make) -> None:
+    """SIGTERM while waiting to retry a crashed pass exits 0 at once."""
     h = make([contact(0)])
 
-    def broken() -> None:
+    def broken(*, dry_run: bool = False) -> PassSummary:
         raise RuntimeError("bug")
 
-    h.pipeline.run_pass = broken  # type: ignore[assignment,method-assign]
-    assert run_loop(h.pipeline, poll_interval_s=0, stop=h.stop) == EXIT_FATAL
+    h.pipeline.run_pass = broken  # type: ignore[method-assign]
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return True
+
+    assert run_loop(h.pipeline, poll_interval_s=300, stop=h.stop, wait=wait) == EXIT_OK
+    assert waits == [30]
+
+
+def test_a_crashed_single_pass_exits_4_not_the_credentials_code(make: Make) -> None:
+    """`sync --once` whose pass crashes exits 4 (a bug, cursor kept), never 3."""
+    h = make([contact(0)])
+
+    def broken(*, dry_run: bool = False) -> PassSummary:
+        raise RuntimeError("bug")
+
+    h.pipeline.run_pass = broken  # type: ignore[method-assign]
+    code = run_loop(h.pipeline, poll_interval_s=0, stop=h.stop, once=True)
+    assert code == EXIT_CRASHED == 4
+    assert code != EXIT_FATAL
+
+
+def test_lone_surrogate_in_a_title_syncs_the_whole_page(make: Make) -> None:
+    """A title cut inside an emoji is sent with U+FFFD; the page syncs and the input is kept."""
+    h = make([contact(0, jobtitle="CEO \ud83d"), contact(1), contact(2, company="Acme\x00")])
+    summary = h.pipeline.run_pass()
+    assert summary.stopped_early is None
+    assert summary.created == 2
+    assert summary.rejected_by_reason == {"authority": 1}
+    assert h.sink.leads["1002"]["Company"] == "Acme"
+    [decision] = h.store.decisions_of("1000")
+    assert decision.inputs["jobtitle"] == "CEO \ud83d"
+    assert h.pipeline.run_pass().pulled == 0
+
+
+class ExplodingRules(RuleSet):
+    """The shipped rules, except that judging one contact id raises (a bug in a rule)."""
+
+    def __init__(self, base: RuleSet, contact_id: str) -> None:
+        super().__init__(base.spec, source=base.source)
+        self.contact_id = contact_id
+
+    def evaluate(self, contact: SourceContact) -> Qualification:
+        if contact.id == self.contact_id:
+            raise KeyError("budget \ud83d")
+        return super().evaluate(contact)
+
+
+class ExplodingMapping(FieldMapping):
+    """The shipped map, except that mapping one contact id raises (a bug in a transform)."""
+
+    def __init__(self, base: FieldMapping, contact_id: str) -> None:
+        super().__init__(
+            target_object=base.target_object,
+            external_id_field=base.external_id_field,
+            rules=base.rules,
+            stage_map=base.stage_map,
+            options=base.options,
+            locations=base.locations,
+        )
+        self.contact_id = contact_id
+
+    def map(self, contact: SourceContact, schema: ObjectSchema) -> MapResult:
+        if contact.id == self.contact_id:
+            raise ZeroDivisionError("division by zero")
+        return super().map(contact, schema)
+
+
+class ExplodingSink(FakeLeadSink):
+    """A fake sink whose client raises an unexpected (non-crmbridge) error for one contact."""
+
+    bad_id: str = ""
+
+    def upsert(self, leads: Sequence[MappedLead]) -> list[PushResult]:
+        if any(lead.contact_id == self.bad_id for lead in leads):
+            self.calls += 1
+            self.batches.append(len(leads))
+            raise ValueError("Out of range float values are not JSON compliant")
+        return super().upsert(leads)
+
+
+def test_a_rule_that_raises_for_one_contact_rejects_only_that_contact(make: Make) -> None:
+    """An exception while judging one contact is its reject ("internal"); the page syncs."""
+    h = make([contact(i) for i in range(5)])
+    h.pipeline.rules = ExplodingRules(h.pipeline.rules, "1002")
+    with capture_logs() as logs:
+        summary = h.pipeline.run_pass()
+    assert summary.stopped_early is None
+    assert summary.created == 4
+    assert summary.rejected_by_reason == {"internal": 1}
+    assert sorted(h.sink.leads) == ["1000", "1001", "1003", "1004"]
+    [record] = h.store.rejects(RejectFilter(criterion="internal"))
+    assert record.decision.contact_id == "1002"
+    assert record.decision.stage is RejectStage.QUALIFICATION
+    [reason] = record.decision.reasons
+    assert reason.message == "internal error: KeyError: 'budget \\ud83d'"
+    assert reason.code == "INTERNAL"
+    assert record.decision.inputs["jobtitle"] == "CEO"
+    [event] = [e for e in logs if e["event"] == "contact_internal_error"]
+    assert event["contact_id"] == "1002"
+    assert event["exc_info"] is True
+    assert event["log_level"] == "error"
+    assert h.store.get_cursor(STREAM) == Cursor(1_000_004, 1004)
+
+
+def test_a_mapping_that_raises_for_one_contact_rejects_only_that_contact(make: Make) -> None:
+    """An exception while mapping one contact is its reject at the mapping stage."""
+    h = make([contact(i) for i in range(3)])
+    h.pipeline.mapping = ExplodingMapping(h.pipeline.mapping, "1000")
+    summary = h.pipeline.run_pass()
+    assert (summary.created, summary.rejected) == (2, 1)
+    [record] = h.store.rejects(RejectFilter())
+    assert record.decision.stage is RejectStage.MAPPING
+    assert record.decision.qualified
+    assert [r.message for r in record.decision.reasons] == [
+        "internal error: ZeroDivisionError: division by zero"
+    ]
+
+
+def test_a_sink_error_for_one_row_is_isolated_like_a_refused_request(make: Make) -> None:
+    """An unexpected sink exception is split down to the row at fault, which is rejected."""
+    h = make([contact(i) for i in range(8)])
+    sink = ExplodingSink(reference_lead_schema())
+    sink.bad_id = "1005"
+    h.sink = h.pipeline.sink = sink
+    summary = h.pipeline.run_pass()
+    assert summary.created == 7
+    assert summary.rejected_by_reason == {"internal": 1}
+    # 8 failed; 4 ok; 4 failed, 2 failed, 1 ok, 1 failed (the row at fault); 2 ok.
+    assert sink.batches == [8, 4, 4, 2, 1, 1, 2]
+    assert summary.salesforce_calls == 1 + 7  # the describe, then the upserts
+    [record] = h.store.rejects(RejectFilter())
+    assert record.decision.contact_id == "1005"
+    assert record.decision.stage is RejectStage.SALESFORCE
+    assert record.decision.reasons[0].message == (
+        "internal error: ValueError: Out of range float values are not JSON compliant"
+    )
+
+
+def test_crmbridge_errors_from_the_sink_still_stop_the_pass(make: Make) -> None:
+    """A retryable outage is not a row's fault: the pass stops and nothing is rejected."""
+    h = make([contact(i) for i in range(4)])
+
+    def outage(leads: Sequence[MappedLead]) -> list[PushResult]:
+        raise RetryableApiError("salesforce", "connection lost")
+
+    h.sink.upsert = outage  # type: ignore[method-assign]
+    summary = h.pipeline.run_pass()
+    assert summary.stopped_early is not None
+    assert summary.rejected == 0
+    assert h.store.get_cursor(STREAM) == Cursor()

@@ -305,6 +305,27 @@ def test_bad_regex_is_refused_at_load(tmp_path: Path) -> None:
     assert problem.message.startswith('criterion "t": the pattern does not compile: missing )')
 
 
+@pytest.mark.parametrize(
+    ("pattern", "feature"),
+    [(r"(vp)\1", "\\1"), ("^(?=chief)", "(?="), ("(?<!vice )president", "(?<"), (r"cfo\Z", "\\Z")],
+)
+def test_pattern_the_linear_matcher_cannot_run_is_refused(
+    tmp_path: Path, pattern: str, feature: str
+) -> None:
+    """Backreferences and lookaround (fine for Python's re) are refused at their line."""
+    text = criteria(
+        f"  - name: t\n    property: jobtitle\n    op: matches\n    pattern: '{pattern}'\n"
+    )
+    problem = only_problem(tmp_path, text)
+    assert str(problem.location) == at_line(tmp_path, 6)
+    assert problem.message.startswith(
+        'criterion "t": the pattern uses a feature the linear-time matcher (RE2) does not have'
+    )
+    assert feature in problem.message
+    assert problem.hint is not None
+    assert "backreferences" in problem.hint
+
+
 def test_operand_of_another_operator_is_refused(tmp_path: Path) -> None:
     """values on a gt criterion is an unknown key for that operator."""
     text = criteria("  - name: b\n    property: b\n    parse: money\n    op: gt\n    values: [1]\n")
@@ -353,3 +374,32 @@ def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
     """A YAML syntax error in the rule file is a ConfigError with its line."""
     problem = only_problem(tmp_path, "name: t\ncriteria:\n  - name: a\n   op: x\n")
     assert problem.location.line == 4
+
+
+@pytest.mark.parametrize(
+    ("template", "written"),
+    [
+        ("{value:>999999999}", "{value:>999999999}"),
+        ("{value!r}", "{value!r}"),
+        ("{name!s:^9}", "{name!s:^9}"),
+    ],
+)
+def test_format_spec_or_conversion_in_a_reason_is_refused_as_such(
+    tmp_path: Path, template: str, written: str
+) -> None:
+    """A padded or converted placeholder is refused for its format, not as an unknown name."""
+    text = criteria(f'  - {{name: a, property: a, op: present, reason: "{template}"}}\n')
+    problem = only_problem(tmp_path, text)
+    assert problem.message == (
+        f'criterion "a": "{written}" in the reason has a format (after ":" or "!"), '
+        "which reasons do not take"
+    )
+    assert problem.hint is not None
+    assert problem.hint.startswith("write the bare placeholder, e.g. {")
+
+
+def test_empty_placeholder_in_a_reason_is_refused(tmp_path: Path) -> None:
+    """{} names nothing: refused with the list of placeholders."""
+    text = criteria('  - {name: a, property: a, op: present, reason: "bad {}"}\n')
+    problem = only_problem(tmp_path, text)
+    assert problem.message == 'criterion "a": "{}" in the reason names no placeholder'

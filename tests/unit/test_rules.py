@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from crmbridge.model import CriterionResult, Reason, SourceContact
-from crmbridge.rules import RuleSet, load_rule_set
+from crmbridge.rules import MAX_RULE_TEXT_CHARS, RuleSet, load_rule_set
 
 SHIPPED = Path(__file__).resolve().parents[2] / "mappings" / "qualification.yaml"
 
@@ -219,6 +219,30 @@ def test_matches_fails_with_reason() -> None:
 def test_matches_case_sensitive() -> None:
     """matches with case_sensitive: true respects case."""
     assert not passes({**MATCHES, "case_sensitive": True}, "Chief Executive")
+
+
+def test_matches_is_linear_on_a_catastrophic_pattern() -> None:
+    """(a+)+b on 45 a's (minutes with Python's re) and ^(\\w+\\s?)+$ on long text answer."""
+    assert not passes({"name": "t", "op": "matches", "pattern": "(a+)+b"}, "a" * 45)
+    words = {"name": "t", "op": "matches", "pattern": r"^(\w+\s?)+$"}
+    assert passes(words, "ab " * 3000)
+    assert not passes(words, "ab " * 3000 + "!")
+
+
+def test_matches_reads_text_with_a_lone_surrogate() -> None:
+    """RE2 reads UTF-8: a lone surrogate is matched as U+FFFD instead of raising."""
+    assert passes({"name": "t", "op": "matches", "pattern": "^head of \ufffd$"}, "Head of \ud83d")
+
+
+def test_text_longer_than_a_rule_reads_fails_with_its_own_reason() -> None:
+    """A value over MAX_RULE_TEXT_CHARS is not judged on a prefix: it fails, saying why."""
+    criterion = {"name": "need", "op": "contains", "value": "supply chain"}
+    assert passes(criterion, "supply chain " + "x" * (MAX_RULE_TEXT_CHARS - 13))
+    assert reason(criterion, "supply chain " + "x" * MAX_RULE_TEXT_CHARS) == (
+        f"need: the text is {MAX_RULE_TEXT_CHARS + 13:,} characters long, "
+        f"more than the {MAX_RULE_TEXT_CHARS:,} a rule reads"
+    )
+    assert passes({"name": "need", "op": "present"}, "x" * (MAX_RULE_TEXT_CHARS + 1))
 
 
 def test_present_passes_any_value() -> None:

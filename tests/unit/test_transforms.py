@@ -165,3 +165,24 @@ def test_truncate_never_splits_an_emoji() -> None:
     """An emoji counts as two (the safe side) and is never cut in half."""
     assert salesforce_length("ab😀") == 4
     assert truncate_text("ab😀", 3) == "ab"
+
+
+#: Long inputs shaped to make a backtracking regex or a quadratic loop show itself.
+HUGE = [
+    " " * 200_000 + "x",
+    "+" * 200_000,
+    "a." * 100_000 + "@",
+    "a" * 200_000 + "@" + "b." * 100_000,
+    "mailto:" * 30_000,
+    "1," * 100_000 + "x",
+    "é" * 200_000 + "@ü" + "ü." * 50_000,
+    "x\t" * 100_000 + "\ud83d",
+]
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+def test_every_transform_answers_on_huge_adversarial_text(name: str) -> None:
+    """No transform backtracks or loops for long on huge text: each returns a value or a failure."""
+    for value in HUGE:
+        result = run(name, value)
+        assert isinstance(result, str | Decimal | int | bool | TransformFailure)

@@ -7,6 +7,9 @@
   ``STRING_TOO_LONG``, ``INVALID_PICKLIST``, ``UNMAPPED_VALUE``, ``NUMBER_OUTSIDE_VALID_RANGE``),
   so Salesforce never sees a record it would refuse for a reason we could know beforehand
   (api-contracts traps 4, 10, 11, 12).
+* Text goes out as :func:`crmbridge.text.clean_text` leaves it: a lone UTF-16 surrogate becomes
+  U+FFFD and C0 control characters other than tab, line feed and carriage return are removed,
+  so nothing Salesforce receives (or a payload hash reads) lacks a UTF-8 form.
 * :meth:`FieldMapping.check_schema` compares the map with the Salesforce describe before a pass
   and returns problems located in ``fields.yaml`` / ``stages.yaml``; it does not raise.
 
@@ -23,8 +26,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from crmbridge.errors import ConfigProblem, Location
-from crmbridge.mapping.parsing import ParseFailure, format_number, parse_boolean, parse_number
-from crmbridge.mapping.parsing import quoted as _quoted
 from crmbridge.mapping.stages import StageMap
 from crmbridge.mapping.transforms import (
     Transform,
@@ -43,6 +44,9 @@ from crmbridge.model import (
     Reason,
     SourceContact,
 )
+from crmbridge.parsing import ParseFailure, format_number, parse_boolean, parse_number
+from crmbridge.parsing import quoted as _quoted
+from crmbridge.text import clean_text
 from crmbridge.yamlfile import close_match_hint
 
 __all__ = ["FieldMapping", "FieldRule", "OnParseError", "Unmapped"]
@@ -208,6 +212,8 @@ class FieldMapping:
         raw = contact.get(rule.source)
         if raw is not None and not isinstance(raw, str):  # a caller's bug must not crash a pass
             raw = str(raw)
+        if raw is not None:
+            raw = clean_text(raw)
         if raw is None or not raw.strip():
             return _when_empty(rule, target)
         value = self._transform(rule, raw)
@@ -338,6 +344,7 @@ def _range_problem(spec: FieldSpec, number: Decimal) -> str | None:
 
 
 def _check_text(name: str, text: str, target: _Target, *, truncate: bool) -> str | Reason:
+    text = clean_text(text)  # constants and value_map entries too: YAML can spell "\ud83d"
     spec = target.spec
     if target.active is not None:
         values = text.split(";") if spec is not None and spec.type == "multipicklist" else (text,)

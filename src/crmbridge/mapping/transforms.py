@@ -18,7 +18,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from crmbridge.mapping.parsing import (
+from crmbridge.parsing import (
     ParseFailure,
     parse_boolean,
     parse_integer,
@@ -26,6 +26,7 @@ from crmbridge.mapping.parsing import (
     parse_number,
     quoted,
 )
+from crmbridge.text import utf16_length
 
 __all__ = [
     "TRANSFORMS",
@@ -201,10 +202,9 @@ def salesforce_length(value: str) -> int:
 
     Salesforce documents lengths in characters; whether a character outside the BMP (an emoji)
     counts once or twice is unverified, so count it twice: the safe side, never STRING_TOO_LONG.
+    A lone surrogate counts once (mapped text has none left: see :mod:`crmbridge.text`).
     """
-    if value.isascii():
-        return len(value)
-    return len(value.encode("utf-16-le")) // 2
+    return utf16_length(value)
 
 
 def truncate_text(value: str, length: int) -> str:

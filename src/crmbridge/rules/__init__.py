@@ -11,9 +11,20 @@ Public surface::
 """
 
 from crmbridge.rules.engine import RuleSet, load_rule_set
-from crmbridge.rules.model import Criterion, Group, Match, Op, ParseAs, RuleSetSpec
+from crmbridge.rules.model import (
+    MAX_GROUP_DEPTH,
+    MAX_RULE_TEXT_CHARS,
+    Criterion,
+    Group,
+    Match,
+    Op,
+    ParseAs,
+    RuleSetSpec,
+)
 
 __all__ = [
+    "MAX_GROUP_DEPTH",
+    "MAX_RULE_TEXT_CHARS",
     "Criterion",
     "Group",
     "Match",

@@ -7,6 +7,11 @@ pass. Contracts:
 * ``evaluate`` never raises on contact data: an empty property fails the criterion with
   ``<name>: no value (HubSpot property "<p>" is empty)``, an unreadable number with
   ``<name>: "TBD" is not a number``; a ``reason`` template words only the comparison failure.
+* Rules read text as the field map sends it (:func:`crmbridge.text.clean_text`: a lone
+  surrogate is U+FFFD, C0 control characters but tab, line feed and carriage return are gone).
+* A rule reads at most ``MAX_RULE_TEXT_CHARS`` characters: a longer value fails the criterion
+  with its own reason (never judged on a prefix); ``present`` needs no reading and passes.
+  ``matches`` runs on RE2 (:mod:`crmbridge.rules.patterns`): linear time, whatever the text.
 * Every child of a group is evaluated (no short-circuit), so a rejected lead lists every
   criterion it missed.
 * ``version`` is the file's ``version:`` or ``sha256:`` + 12 hex digits of ``content_hash``, the
@@ -18,13 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
-import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from crmbridge.mapping.parsing import (
+from crmbridge.model import CriterionResult, Qualification, SourceContact
+from crmbridge.parsing import (
     QUOTE_MAX_CHARS,
     ParseFailure,
     format_number,
@@ -32,9 +37,9 @@ from crmbridge.mapping.parsing import (
     parse_money,
     parse_number,
 )
-from crmbridge.model import CriterionResult, Qualification, SourceContact
 from crmbridge.rules.loader import parse_rule_set, read_rule_set
 from crmbridge.rules.model import (
+    MAX_RULE_TEXT_CHARS,
     OPERATORS,
     Criterion,
     Group,
@@ -45,6 +50,8 @@ from crmbridge.rules.model import (
     RuleSetSpec,
     canonical,
 )
+from crmbridge.rules.patterns import compile_pattern
+from crmbridge.text import clean_text
 from crmbridge.yamlfile import Node
 
 __all__ = ["RuleSet", "load_rule_set"]
@@ -82,8 +89,7 @@ def _test(c: Criterion) -> Test:
     if c.op in (Op.PRESENT, Op.ABSENT):
         return lambda _: c.op is Op.PRESENT  # the value is known non-empty here
     if c.op is Op.MATCHES:
-        regex = re.compile(c.pattern or "", 0 if c.case_sensitive else re.IGNORECASE)
-        return lambda v: regex.search(v) is not None
+        return compile_pattern(c.pattern or "", case_sensitive=c.case_sensitive)
     if c.op is Op.BETWEEN or c.op in _ORDER:
         return _order_test(c)
     return _equality_test(c)
@@ -147,13 +153,12 @@ class _Leaf:
 
     def evaluate(self, contact: SourceContact) -> CriterionResult:
         raw = contact.get(self.prop)
-        text = raw.strip() if isinstance(raw, str) else ("" if raw is None else str(raw))
+        text = clean_text(raw if isinstance(raw, str) else ("" if raw is None else str(raw)))
+        text = text.strip()
+        if len(text) > MAX_RULE_TEXT_CHARS and self.op is not Op.PRESENT:
+            return CriterionResult(self.name, passed=False, reason=self._too_long(len(text)))
         if not text:
-            if self.op is Op.ABSENT:
-                return CriterionResult(self.name, passed=True)
-            if self.op is not Op.PRESENT:
-                return CriterionResult(self.name, passed=False, reason=self.missing)
-            return self._failed("", "")
+            return self._empty()
         value: str | Decimal | int = text
         if self.parse is not None:
             parsed = self.parse(text)
@@ -163,6 +168,19 @@ class _Leaf:
         if self.test(value):
             return CriterionResult(self.name, passed=True)
         return self._failed(value, text)
+
+    def _empty(self) -> CriterionResult:
+        if self.op is Op.ABSENT:
+            return CriterionResult(self.name, passed=True)
+        if self.op is not Op.PRESENT:
+            return CriterionResult(self.name, passed=False, reason=self.missing)
+        return self._failed("", "")
+
+    def _too_long(self, length: int) -> str:
+        return (
+            f"{self.name}: the text is {length:,} characters long, "
+            f"more than the {MAX_RULE_TEXT_CHARS:,} a rule reads"
+        )
 
     def _failed(self, value: str | Decimal | int, text: str) -> CriterionResult:
         shown = _show(value)

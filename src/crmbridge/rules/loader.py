@@ -17,9 +17,10 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
-from crmbridge.mapping.parsing import ParseFailure, parse_money, parse_number
+from crmbridge.parsing import ParseFailure, parse_money, parse_number
 from crmbridge.rules.model import (
     GROUP_PLACEHOLDERS,
+    MAX_GROUP_DEPTH,
     OPERATORS,
     Criterion,
     Group,
@@ -31,6 +32,7 @@ from crmbridge.rules.model import (
     RuleSetSpec,
     placeholders_for,
 )
+from crmbridge.rules.patterns import refusal
 from crmbridge.yamlfile import (
     Node,
     Problems,
@@ -103,8 +105,9 @@ def parse_rule_set(root: Node) -> RuleSetSpec:
     return spec
 
 
-def _children(node: Node, problems: Problems, what: str) -> tuple[Rule, ...]:
-    """The ``criteria:`` list of the rule set or a group, names unique among siblings."""
+def _children(node: Node, problems: Problems, what: str, depth: int = 1) -> tuple[Rule, ...]:
+    """The ``criteria:`` list of the rule set or a group (its entries at nesting ``depth``),
+    names unique among siblings."""
     items = node.get("criteria")
     if items is None:
         return ()
@@ -118,7 +121,7 @@ def _children(node: Node, problems: Problems, what: str) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     seen: set[str] = set()
     for item in items.elements():
-        rule = _rule(item, problems)
+        rule = _rule(item, problems, depth)
         if rule is None:
             continue
         if rule.name in seen:
@@ -161,7 +164,7 @@ def _shown(node: Node) -> str:
     return f'"{node.value}"' if isinstance(node.value, str) else node.kind
 
 
-def _rule(item: Node, problems: Problems) -> Rule | None:
+def _rule(item: Node, problems: Problems, depth: int) -> Rule | None:
     if not item.is_mapping:
         problems.add(
             item,
@@ -172,13 +175,20 @@ def _rule(item: Node, problems: Problems) -> Rule | None:
     name = get_text(item, "name", problems, required=True, what="this criterion")
     what = f'criterion "{name}"' if name else "this criterion"
     if "criteria" in item.value:
-        return _group(item, name, what, problems)
+        if depth > MAX_GROUP_DEPTH:
+            problems.add(
+                item,
+                f"{what}: groups nest more than {MAX_GROUP_DEPTH} deep",
+                "flatten the rules: a group of groups can usually be one group with match: all",
+            )
+            return None
+        return _group(item, name, what, problems, depth)
     return _leaf(item, name, what, problems)
 
 
-def _group(item: Node, name: str | None, what: str, problems: Problems) -> Group | None:
+def _group(item: Node, name: str | None, what: str, problems: Problems, depth: int) -> Group | None:
     check_keys(item, problems, _GROUP_KEYS, what=f"{what} (a group)")
-    children = _children(item, problems, what)
+    children = _children(item, problems, what, depth + 1)
     count = _count(item)
     match = _match(item.get("match"), count, problems)
     reason = _template(item.get("reason"), GROUP_PLACEHOLDERS, problems, what)
@@ -364,18 +374,25 @@ def _operand_list(
     return tuple(v for v in values if v is not None) if None not in values else None
 
 
+_PATTERN_HINT = (
+    "crmbridge matches with RE2, which takes linear time on any text: backreferences (\\1) and "
+    "lookaround ((?=...), (?!...), (?<=...), (?<!...)) are not available, the end of the text is "
+    "\\z (not \\Z); in YAML, put the pattern in single quotes"
+)
+
+
 def _pattern(node: Node, problems: Problems, what: str) -> str | None:
     if not isinstance(node.value, str) or not node.value:
         problems.add(node, f"{what}: a pattern must be text, got {node.kind}", "quote it")
         return None
-    try:
-        re.compile(node.value)
-    except re.error as exc:
-        problems.add(
-            node,
-            f"{what}: the pattern does not compile: {exc}",
-            "it is a Python regular expression; in YAML, put it in single quotes",
+    refused = refusal(node.value)
+    if refused is not None:
+        message = (
+            "the pattern uses a feature the linear-time matcher (RE2) does not have"
+            if refused.unsupported
+            else "the pattern does not compile"
         )
+        problems.add(node, f"{what}: {message}: {refused.detail}", _PATTERN_HINT)
         return None
     return str(node.value)
 
@@ -402,7 +419,27 @@ def _template(
         )
         return None
     for field, spec, conversion in fields:
-        if field not in allowed or spec or conversion:
-            problems.add(node, f'{what}: unknown placeholder "{{{field}}}" in the reason', hint)
+        refused = _placeholder_problem(field, spec, conversion, allowed)
+        if refused is not None:
+            message, field_hint = refused
+            problems.add(node, f"{what}: {message}", field_hint or hint)
             return None
     return str(node.value)
+
+
+def _placeholder_problem(
+    field: str, spec: str | None, conversion: str | None, allowed: Collection[str]
+) -> tuple[str, str | None] | None:
+    """What is wrong with one ``{placeholder}`` of a reason (message, specific hint), or None."""
+    if not field:
+        return '"{}" in the reason names no placeholder', None
+    if field not in allowed:
+        return f'unknown placeholder "{{{field}}}" in the reason', None
+    if spec or conversion:
+        # A reason is a sentence: padding ({value:>999999999}) could only bloat it.
+        written = f"{{{field}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}"
+        return (
+            f'"{written}" in the reason has a format (after ":" or "!"), which reasons do not take',
+            f"write the bare placeholder, e.g. {{{field}}}",
+        )
+    return None

@@ -15,10 +15,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from crmbridge.mapping.parsing import format_number
+from crmbridge.parsing import format_number
 
 __all__ = [
     "GROUP_PLACEHOLDERS",
+    "MAX_GROUP_DEPTH",
+    "MAX_RULE_TEXT_CHARS",
     "OPERATORS",
     "Criterion",
     "Group",
@@ -33,6 +35,13 @@ __all__ = [
     "canonical",
     "placeholders_for",
 ]
+
+#: The longest text (after trimming) a criterion reads; a longer value fails with its own reason.
+#: Ten thousand characters is pages of typing, far more than any rule needs to judge.
+MAX_RULE_TEXT_CHARS = 10_000
+
+#: How deep groups may nest (the top-level criteria are level 1); deeper is refused at load.
+MAX_GROUP_DEPTH = 32
 
 #: A comparison value from the file: text, or a number when the criterion parses numbers.
 Operand = str | Decimal
@@ -210,7 +219,7 @@ class Criterion:
     values: tuple[Operand, ...] = ()  # in not_in contains_any
     min: Decimal | None = None  # between (inclusive)
     max: Decimal | None = None
-    pattern: str | None = None  # matches (re.search)
+    pattern: str | None = None  # matches (an RE2 search)
     case_sensitive: bool = False
     reason: str | None = None  # template; None = the operator's default
 

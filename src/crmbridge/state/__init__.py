@@ -1,51 +1,49 @@
-"""State stores. ``open_store(url)`` picks the adapter from the URL scheme."""
+"""State stores: SQLite (the default) or PostgreSQL, one schema and one migration history.
+
+``open_store(url)`` opens the store a URL names and returns the ``StateStore`` port; only
+``create=True`` (``crmbridge state init``) makes a new one. Nothing outside this package knows
+which backend it talks to.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from crmbridge.ports import StateStore
+from crmbridge.state import migrate
+from crmbridge.state.engine import make_engine, parse_location, sqlite_path, store_errors
+from crmbridge.state.store import DEFAULT_PIPELINE, SQLStateStore, check_sqlite_path
 
-from crmbridge.errors import ConfigError, ConfigProblem, Location
-from crmbridge.state.sqlite import SQLiteStateStore
-
-__all__ = ["SQLiteStateStore", "open_store", "sqlite_path"]
-
-
-def sqlite_path(url: str) -> Path:
-    """``sqlite:///rel.db`` → ``rel.db``; ``sqlite:////abs/path.db`` → ``/abs/path.db``."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url == prefix:
-        raise ConfigError(
-            ConfigProblem(
-                Location("environment variable CRMBRIDGE_STATE_URL"),
-                f"not a SQLite URL: {url!r}",
-                hint="use sqlite:///relative.db or sqlite:////absolute/path.db",
-            )
-        )
-    return Path(url[len(prefix) :])
+__all__ = [
+    "DEFAULT_PIPELINE",
+    "StateStore",
+    "open_store",
+    "parse_location",
+    "schema_revisions",
+    "sqlite_path",
+]
 
 
-def open_store(url: str, *, create: bool = True) -> SQLiteStateStore:
-    """Open the state store a URL names (SQLite today; ``postgresql://`` is the next adapter).
+def open_store(
+    url: str, *, pipeline: str = DEFAULT_PIPELINE, create: bool = False, read_only: bool = False
+) -> StateStore:
+    """Open the state store ``url`` names for ``pipeline``, migrating its schema first.
 
-    With ``create=False`` (read-only commands) a missing store is a ConfigError, not a new
-    empty file in whatever directory the command ran from."""
-    if url.startswith("sqlite:"):
-        path = sqlite_path(url)
-        if not create and not path.exists():
-            raise ConfigError(
-                ConfigProblem(
-                    Location("environment variable CRMBRIDGE_STATE_URL"),
-                    f"no state store at {path.resolve()}",
-                    hint="run `crmbridge sync --once` first, or point CRMBRIDGE_STATE_URL "
-                    "(or --state-url) at the store the daemon writes",
-                )
-            )
-        return SQLiteStateStore(path)
-    scheme = url.split(":", 1)[0]
-    raise ConfigError(
-        ConfigProblem(
-            Location("environment variable CRMBRIDGE_STATE_URL"),
-            f"unsupported state store scheme {scheme!r}",
-            hint="this version supports sqlite:///path.db",
-        )
-    )
+    ``read_only`` (reports) accepts a store that cannot be written but is already at the
+    newest schema; otherwise an unwritable store is refused at once. Raises
+    ``StateStoreMissingError`` (a ConfigError) when there is none and ``create`` is false,
+    ``StateStoreError`` when it cannot be used, ``ConfigError`` for a malformed URL."""
+    return SQLStateStore(url, pipeline=pipeline, create=create, read_only=read_only)
+
+
+def schema_revisions(url: str) -> tuple[str | None, str]:
+    """(the schema revision of the store ``url`` names, the newest this crmbridge knows),
+    read without migrating anything. ``None``: empty, or from before schema revisions."""
+    location = parse_location(url)
+    with store_errors(location):
+        check_sqlite_path(location, create=False)
+        engine = make_engine(location)
+        try:
+            with engine.connect() as conn:
+                current = migrate.current_revision(conn)
+        finally:
+            engine.dispose()
+    return current, migrate.head_revision()

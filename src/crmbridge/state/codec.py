@@ -1,4 +1,20 @@
-"""Decisions to and from JSON columns: shared by every state store (SQLite now, PostgreSQL next)."""
+"""Decisions to and from columns: shared by every state store (SQLite now, PostgreSQL next).
+
+A decision keeps the exact HubSpot values it read, and those can hold any Python ``str``: lone
+UTF-16 surrogates (no UTF-8 form: SQLite's driver refuses them) and NUL (PostgreSQL text refuses
+it, SQLite's text functions stop at it). So every column this module writes is safe text:
+
+* JSON columns (``*_json``) are ASCII-only JSON (:func:`dumps`): every other character is a
+  ``\\uXXXX`` escape, and ``json.loads`` gives back the exact string. Store them as text (or
+  ``json``), not PostgreSQL ``jsonb``, which refuses ``\\u0000`` and lone surrogate escapes.
+* Plain text columns holding a HubSpot value (``email``) go through :func:`encode_text`: text
+  that is already safe is stored as it is; anything else is stored as ``json:`` + ASCII JSON,
+  which :func:`decode_text` reverses.
+
+Exact means exact for every string JSON can produce (what HubSpot's answers decode to): a
+high and a low surrogate built side by side by hand come back joined into their character,
+as ``json.loads`` joins every escaped pair.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +33,37 @@ class Row(Protocol):
 
 
 def dumps(value: Any) -> str:
-    """Canonical JSON: sorted keys, no spaces, UTF-8 kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Canonical JSON for a column: sorted keys, no spaces, ASCII only (any ``str`` fits)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+#: Marks a plain text column value stored as JSON because it was not safe text.
+ENCODED_PREFIX = "json:"
+
+
+def encode_text(value: str | None) -> str | None:
+    """``value`` as safe column text: unchanged when it has a UTF-8 form, no NUL and does not
+    start with :data:`ENCODED_PREFIX`; otherwise that prefix and ASCII JSON. Never raises."""
+    if value is None:
+        return None
+    safe = "\x00" not in value and not value.startswith(ENCODED_PREFIX)
+    if safe and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            safe = False
+    return value if safe else ENCODED_PREFIX + json.dumps(value, ensure_ascii=True)
+
+
+def decode_text(stored: str | None) -> str | None:
+    """The exact string :func:`encode_text` was given (rows written before it are plain text)."""
+    if stored is None or not stored.startswith(ENCODED_PREFIX):
+        return stored
+    try:
+        value = json.loads(stored[len(ENCODED_PREFIX) :])
+    except json.JSONDecodeError:
+        return stored
+    return value if isinstance(value, str) else stored
 
 
 #: Inputs that change on every HubSpot write whatever changed: not part of what was judged.
@@ -35,7 +80,10 @@ def fingerprint(decision: Decision) -> str:
         "inputs": {k: v for k, v in decision.inputs.items() if k not in VOLATILE_INPUTS},
         "payload": decision.payload_hash,
     }
-    return hashlib.sha256(dumps(judged).encode("utf-8")).hexdigest()
+    # Not dumps(): UTF-8 as is keeps the fingerprints earlier versions stored (an unchanged
+    # verdict adds no row after an upgrade); "surrogatepass" takes a lone surrogate too.
+    text = json.dumps(judged, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def criterion_from_json(data: Mapping[str, Any]) -> CriterionResult:
@@ -52,7 +100,7 @@ def decision_columns(decision: Decision) -> dict[str, Any]:
     return {
         "contact_id": decision.contact_id,
         "modified_at_ms": decision.modified_at_ms,
-        "email": decision.email,
+        "email": encode_text(decision.email),
         "outcome": decision.outcome.value,
         "stage": decision.stage.value if decision.stage else None,
         "rule_set_version": decision.rule_set_version,
@@ -72,7 +120,7 @@ def decision_from_row(row: Row) -> Decision:
     return Decision(
         contact_id=row["contact_id"],
         modified_at_ms=int(row["modified_at_ms"]),
-        email=row["email"],
+        email=decode_text(row["email"]),
         outcome=Outcome(row["outcome"]),
         rule_set_version=row["rule_set_version"],
         qualified=bool(row["qualified"]),

@@ -1,0 +1,178 @@
+"""The state store's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Every table is keyed by a pipeline name, so several pipelines share one database; a store is
+opened for one pipeline. The migrations under ``migrations/versions`` build exactly this schema
+(a test compares them); change both together.
+
+Text columns are ``StoredText``: any Python string round-trips exactly on both backends, even
+one PostgreSQL's ``text`` cannot hold (NUL) or UTF-8 cannot encode (a lone surrogate). The
+columns ``state.codec`` writes (the ``*_json`` columns and ``email``) are plain ``Text``: the
+codec already makes them safe text.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Dialect,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+#: Marks a stored string that was escaped. A Unicode noncharacter: no real text starts with it.
+_ESCAPED = "\ufdd0"
+
+
+def store_text(value: str) -> str:
+    """``value`` as a string every backend stores: unchanged unless it holds NUL, a lone
+    surrogate or the escape mark, then the mark followed by its ASCII JSON form."""
+    if "\x00" in value:
+        return _ESCAPED + json.dumps(value)
+    if value.isascii() or (_ESCAPED not in value and _encodable(value)):
+        return value
+    return _ESCAPED + json.dumps(value)
+
+
+def load_text(stored: str) -> str:
+    """The inverse of ``store_text``."""
+    if stored.startswith(_ESCAPED):
+        return str(json.loads(stored[len(_ESCAPED) :]))
+    return stored
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class StoredText(TypeDecorator[str]):
+    """Text that round-trips any Python string (see ``store_text``)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        del dialect
+        return None if value is None else store_text(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        del dialect
+        return None if value is None else load_text(value)
+
+
+#: Row ids: 64-bit on PostgreSQL; SQLite's INTEGER PRIMARY KEY is its 64-bit rowid.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("pipeline", StoredText(), primary_key=True),
+    Column("store_id", Text(), nullable=False),
+    Column("created_at", Text(), nullable=False),
+    Column("created_url", StoredText(), nullable=False),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("pipeline", StoredText(), nullable=False),
+    Column("stream", StoredText(), nullable=False),
+    Column("modified_at_ms", BigInteger(), nullable=False),
+    Column("last_id", BigInteger(), nullable=False),
+    Column("updated_at", Text(), nullable=False),
+    PrimaryKeyConstraint("pipeline", "stream", name="cursors_pkey"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("pipeline", StoredText(), nullable=False),
+    Column("contact_id", StoredText(), nullable=False),
+    Column("status", Text(), nullable=False),
+    Column("modified_at_ms", BigInteger(), nullable=False),
+    Column("payload_hash", Text()),
+    Column("salesforce_id", StoredText()),
+    Column("rule_set_version", StoredText()),
+    Column("updated_at", Text(), nullable=False),
+    Column("fingerprint", Text()),
+    PrimaryKeyConstraint("pipeline", "contact_id", name="ledger_pkey"),
+    Index("ledger_status", "pipeline", "status", "contact_id"),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("pipeline", StoredText(), nullable=False),
+    Column("contact_id", StoredText(), nullable=False),
+    Column("modified_at_ms", BigInteger(), nullable=False),
+    Column("email", Text()),
+    Column("outcome", Text(), nullable=False),
+    Column("stage", Text()),
+    Column("rule_set_version", StoredText(), nullable=False),
+    Column("qualified", Boolean(), nullable=False),
+    Column("reasons_json", Text(), nullable=False),
+    Column("criteria_json", Text(), nullable=False),
+    Column("inputs_json", Text(), nullable=False),
+    Column("payload_json", Text()),
+    Column("payload_hash", Text()),
+    Column("salesforce_id", StoredText()),
+    Column("decided_at", Text(), nullable=False),
+    Column("resolved_at", Text()),
+    Column("resolution", Text()),
+    # The reject log, newest first: open rejects, every reject, by rule-set version.
+    Index("decisions_open_rejects", "pipeline", "outcome", "resolved_at", "id"),
+    Index("decisions_rejects", "pipeline", "outcome", "id"),
+    Index("decisions_rule_set_version", "pipeline", "rule_set_version", "id"),
+    Index("decisions_contact", "pipeline", "contact_id", "id"),
+    sqlite_autoincrement=True,  # a reject id is never reused: reviewers quote them
+)
+
+#: One row per reason of a decision, so "rejects failing budget" is an indexed query.
+reasons = Table(
+    "reasons",
+    metadata,
+    Column("decision_id", RowId, nullable=False),
+    Column("position", Integer(), nullable=False),
+    Column("pipeline", StoredText(), nullable=False),
+    Column("criterion", StoredText(), nullable=False),
+    Column("code", StoredText()),
+    PrimaryKeyConstraint("decision_id", "position", name="reasons_pkey"),
+    ForeignKeyConstraint(
+        ["decision_id"], ["decisions.id"], name="reasons_decision_fkey", ondelete="CASCADE"
+    ),
+    Index("reasons_criterion", "pipeline", "criterion", "decision_id"),
+    Index("reasons_code", "pipeline", "code", "decision_id"),
+)
+
+parked = Table(
+    "parked",
+    metadata,
+    Column("pipeline", StoredText(), nullable=False),
+    Column("contact_id", StoredText(), nullable=False),
+    Column("decision_id", RowId, nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("last_error", StoredText(), nullable=False),
+    Column("parked_at", Text(), nullable=False),
+    PrimaryKeyConstraint("pipeline", "contact_id", name="parked_pkey"),
+    ForeignKeyConstraint(["decision_id"], ["decisions.id"], name="parked_decision_fkey"),
+    Index("parked_order", "pipeline", "parked_at", "contact_id"),
+)
+
+#: Tables holding a pipeline's data (the meta row aside), children first.
+PIPELINE_TABLES = (reasons, parked, ledger, cursors, decisions)
