@@ -50,6 +50,8 @@ def summary_text(summary: PassSummary, *, elapsed_s: float | None = None) -> str
         lines.append("  INTERRUPTED: stop requested; the pass ended after a committed page")
     if summary.stopped_early:
         lines.append(f"  STOPPED EARLY: {visible(summary.stopped_early)}")
+    if summary.blocked:
+        lines.append("  a person must fix this; `crmbridge run` keeps trying, with a backoff")
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,93 @@ def test_run_daemon_exits_cleanly_on_sigterm(env: dict[str, str], tmp_path: Path
         assert process.wait(timeout=30) == 0
         rest = process.stderr.read()
         assert "stop_requested" in rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+API_DISABLED = Fault(
+    "GET",
+    "/describe$",
+    Response(
+        403,
+        [
+            {
+                "errorCode": "API_DISABLED_FOR_ORG",
+                "message": "API is not enabled for this Organization or Partner",
+            }
+        ],
+    ),
+    times=1000,
+)
+MISSING_SCOPES = Fault(
+    "POST",
+    "/search",
+    Response(
+        403,
+        {
+            "status": "error",
+            "message": "This app hasn't been granted all required scopes to make this call.",
+            "category": "MISSING_SCOPES",
+        },
+    ),
+    times=1000,
+)
+
+
+@pytest.mark.parametrize(
+    ("system", "fault", "shown"),
+    [
+        ("salesforce", API_DISABLED, "API_DISABLED_FOR_ORG"),
+        ("hubspot", MISSING_SCOPES, "MISSING_SCOPES"),
+    ],
+)
+def test_a_refusal_in_a_pass_that_is_not_about_credentials_exits_1(
+    box: Sandbox, env: dict[str, str], tmp_path: Path, system: str, fault: Fault, shown: str
+) -> None:
+    """Salesforce API_DISABLED_FOR_ORG or HubSpot 403 MISSING_SCOPES in a pass ends
+    `sync --once` with exit 1 (not 3: the credentials were accepted) and says a person must
+    fix it."""
+    simulator = box.salesforce if system == "salesforce" else box.hubspot
+    simulator.faults.add(replace(fault))
+    result = crmbridge("sync", "--once", env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert f"STOPPED EARLY: FatalApiError: {system}:" in result.stdout
+    assert shown in result.stdout
+    assert "a person must fix this" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_run_keeps_trying_a_pass_refused_for_other_than_credentials(
+    box: Sandbox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`run` whose pass Salesforce refuses (API_DISABLED_FOR_ORG) does not exit: it logs
+    `pass_blocked` with its backoff and ends with 0 on SIGTERM."""
+    box.salesforce.faults.add(replace(API_DISABLED))
+    env = {**env, "CRMBRIDGE_POLL_INTERVAL_S": "1"}
+    process = start("run", env=env, cwd=tmp_path)
+    try:
+        assert process.stderr is not None
+        selector = selectors.DefaultSelector()
+        selector.register(process.stderr, selectors.EVENT_READ)
+        deadline = time.monotonic() + TIMEOUT_S
+        seen = ""
+        while '"pass_blocked"' not in seen and time.monotonic() < deadline:
+            if selector.select(timeout=1):
+                line = process.stderr.readline()
+                if not line:
+                    break  # the process ended
+                seen += line
+        selector.close()
+        blocked = [json.loads(line) for line in seen.splitlines() if '"pass_blocked"' in line]
+        assert [(e["consecutive"], e["retry_in_s"]) for e in blocked] == [(1, 30.0)], seen
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
             process.kill()

@@ -12,8 +12,14 @@ import pytest
 from structlog.testing import capture_logs
 
 from crmbridge.bootstrap import load_config
-from crmbridge.daemon import EXIT_CRASHED, EXIT_FATAL, EXIT_OK, run_loop
-from crmbridge.errors import ConfigError, RetryableApiError
+from crmbridge.daemon import EXIT_CRASHED, EXIT_FATAL, EXIT_OK, EXIT_STOPPED_EARLY, run_loop
+from crmbridge.errors import (
+    AuthenticationError,
+    BudgetExhaustedError,
+    ConfigError,
+    FatalApiError,
+    RetryableApiError,
+)
 from crmbridge.mapping import FieldMapping
 from crmbridge.model import (
     Cursor,
@@ -382,3 +388,83 @@ def test_crmbridge_errors_from_the_sink_still_stop_the_pass(make: Make) -> None:
     assert summary.stopped_early is not None
     assert summary.rejected == 0
     assert h.store.get_cursor(STREAM) == Cursor()
+
+
+API_DISABLED = FatalApiError(
+    "salesforce",
+    "API is not enabled for this Organization or Partner",
+    code="API_DISABLED_FOR_ORG",
+)
+
+
+def refuse_pushes(h: Harness, error: Exception, *, passes: int) -> None:
+    """Make the sink raise ``error`` on every push of the next ``passes`` passes."""
+    push = h.sink.upsert
+    left = passes
+
+    def upsert(leads: Sequence[MappedLead]) -> list[PushResult]:
+        nonlocal left
+        if left:
+            left -= 1
+            raise error
+        return push(leads)
+
+    h.sink.upsert = upsert  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    ("error", "credentials_refused", "blocked"),
+    [
+        (AuthenticationError("hubspot", "authentication failed", code="INVALID_AUTH"), True, False),
+        (API_DISABLED, False, True),
+        (FatalApiError("hubspot", "missing scopes", code="MISSING_SCOPES"), False, True),
+        (FatalApiError("salesforce", "TLS verification failed", code="TLS"), False, True),
+        (
+            BudgetExhaustedError("salesforce", "daily API budget", code="RESERVE_REACHED"),
+            False,
+            False,
+        ),
+        (RetryableApiError("salesforce", "connection lost"), False, False),
+    ],
+)
+def test_a_stopped_pass_says_whether_credentials_were_refused(
+    make: Make, error: Exception, credentials_refused: bool, blocked: bool
+) -> None:
+    """Only refused credentials set ``credentials_refused``; another refusal a person must fix
+    is ``blocked``; a spent budget or an outage is neither; the cursor stays in every case."""
+    h = make([contact(i) for i in range(4)])
+    refuse_pushes(h, error, passes=1)
+    summary = h.pipeline.run_pass()
+    assert summary.stopped_early == f"{type(error).__name__}: {error}"
+    assert summary.credentials_refused is credentials_refused
+    assert summary.blocked is blocked
+    assert h.store.get_cursor(STREAM) == Cursor()
+
+
+def test_a_single_pass_refused_for_other_than_credentials_exits_1(make: Make) -> None:
+    """`sync --once` whose pass Salesforce refuses with API_DISABLED_FOR_ORG exits 1, never 3."""
+    h = make([contact(0)])
+    refuse_pushes(h, API_DISABLED, passes=1)
+    code = run_loop(h.pipeline, poll_interval_s=0, stop=h.stop, once=True)
+    assert code == EXIT_STOPPED_EARLY == 1
+    assert h.sink.leads == {}
+
+
+def test_the_daemon_keeps_trying_a_refused_pass_with_backoff_and_resumes(make: Make) -> None:
+    """Refused passes are retried after the crash backoff (never sooner than the poll
+    interval) without exiting; once the refusal is lifted the lead is pushed and the daemon
+    polls at its interval again."""
+    h = make([contact(0)])
+    refuse_pushes(h, API_DISABLED, passes=7)
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return len(waits) > 7  # the stop request arrives during the wait after the good pass
+
+    with capture_logs() as logs:
+        code = run_loop(h.pipeline, poll_interval_s=60, stop=h.stop, wait=wait)
+    assert code == EXIT_OK
+    assert waits == [60, 60, 120, 240, 480, 900, 900, 60]
+    assert [e["consecutive"] for e in logs if e["event"] == "pass_blocked"] == list(range(1, 8))
+    assert list(h.sink.leads) == ["1000"]
