@@ -58,6 +58,7 @@ from crmbridge.model import (
     SourceContact,
 )
 from crmbridge.ports import LeadSink, LeadSource, LedgerEntry, Page, StateStore
+from crmbridge.redaction import redact
 from crmbridge.retry import Sleeper
 from crmbridge.rules import RuleSet
 from crmbridge.text import clean_text
@@ -409,8 +410,13 @@ class SyncPipeline:
 
 
 def internal_reason(exc: BaseException) -> Reason:
-    """The reject reason for an unexpected exception: its type and (cleaned, capped) message."""
-    message = clean_text(f"internal error: {type(exc).__name__}: {exc}")
+    """The reject reason for an unexpected exception: its type and message, cleaned, every
+    registered secret masked, and capped.
+
+    The message of an exception nobody planned for may quote anything in reach, a token or an
+    ``Authorization`` header included, and this reason is stored and printed by ``rejects``:
+    it is masked before the cut, so a secret cannot be cut in half and slip past the mask."""
+    message = redact(clean_text(f"internal error: {type(exc).__name__}: {exc}"))
     if len(message) > INTERNAL_MESSAGE_MAX_CHARS:
         message = message[: INTERNAL_MESSAGE_MAX_CHARS - 1] + "…"
     return Reason(criterion=INTERNAL, message=message, code=INTERNAL_CODE)

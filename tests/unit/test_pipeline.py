@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from crmbridge import reports
 from crmbridge.bootstrap import load_config
 from crmbridge.daemon import EXIT_CRASHED, EXIT_FATAL, EXIT_OK, EXIT_STOPPED_EARLY, run_loop
 from crmbridge.errors import (
@@ -34,8 +36,14 @@ from crmbridge.model import (
     RejectStage,
     SourceContact,
 )
-from crmbridge.pipeline import PARKED_MAX_ATTEMPTS, STREAM, SyncPipeline
+from crmbridge.pipeline import (
+    INTERNAL_MESSAGE_MAX_CHARS,
+    PARKED_MAX_ATTEMPTS,
+    STREAM,
+    SyncPipeline,
+)
 from crmbridge.ports import Page, RejectFilter
+from crmbridge.redaction import MASK, register_secret
 from crmbridge.rules import RuleSet
 from crmbridge.state.sqlite import SQLiteStateStore
 from crmbridge.testing import FakeLeadSink, FakeLeadSource, reference_lead_schema
@@ -288,6 +296,8 @@ class ExplodingRules(RuleSet):
 class ExplodingMapping(FieldMapping):
     """The shipped map, except that mapping one contact id raises (a bug in a transform)."""
 
+    error: Exception = ZeroDivisionError("division by zero")
+
     def __init__(self, base: FieldMapping, contact_id: str) -> None:
         super().__init__(
             target_object=base.target_object,
@@ -301,7 +311,7 @@ class ExplodingMapping(FieldMapping):
 
     def map(self, contact: SourceContact, schema: ObjectSchema) -> MapResult:
         if contact.id == self.contact_id:
-            raise ZeroDivisionError("division by zero")
+            raise self.error
         return super().map(contact, schema)
 
 
@@ -309,12 +319,13 @@ class ExplodingSink(FakeLeadSink):
     """A fake sink whose client raises an unexpected (non-crmbridge) error for one contact."""
 
     bad_id: str = ""
+    error: Exception = ValueError("Out of range float values are not JSON compliant")
 
     def upsert(self, leads: Sequence[MappedLead]) -> list[PushResult]:
         if any(lead.contact_id == self.bad_id for lead in leads):
             self.calls += 1
             self.batches.append(len(leads))
-            raise ValueError("Out of range float values are not JSON compliant")
+            raise self.error
         return super().upsert(leads)
 
 
@@ -374,6 +385,35 @@ def test_a_sink_error_for_one_row_is_isolated_like_a_refused_request(make: Make)
     assert record.decision.reasons[0].message == (
         "internal error: ValueError: Out of range float values are not JSON compliant"
     )
+
+
+TOKEN = "00Dxx0000001gPL!AQ4AQFakeSessionTokenForInternalErrors"
+
+
+def test_an_internal_error_reason_never_holds_a_secret(make: Make) -> None:
+    """An unexpected exception quoting a registered token (from the map or from the sink) is
+    stored and counted as an internal reject whose reason shows the mask, never the token."""
+    register_secret(TOKEN)
+    h = make([contact(i) for i in range(4)])
+    mapping = ExplodingMapping(h.pipeline.mapping, "1000")
+    mapping.error = ValueError(f"bad header {{'Authorization': 'Bearer {TOKEN}'}}")
+    h.pipeline.mapping = mapping
+    sink = ExplodingSink(reference_lead_schema())
+    sink.bad_id = "1002"
+    # Cut at the reason's length limit, the token would be half-shown if masked after the cut.
+    sink.error = RuntimeError("x" * (INTERNAL_MESSAGE_MAX_CHARS - 60) + TOKEN)
+    h.sink = h.pipeline.sink = sink
+    summary = h.pipeline.run_pass()
+    assert summary.rejected_by_reason == {"internal": 2}
+    records = {r.decision.contact_id: r for r in h.store.rejects(RejectFilter())}
+    [mapped] = records["1000"].decision.reasons
+    assert mapped.message == (
+        f"internal error: ValueError: bad header {{'Authorization': 'Bearer {MASK}'}}"
+    )
+    [pushed] = records["1002"].decision.reasons
+    assert pushed.message.endswith("x" + MASK)
+    for record in records.values():
+        assert TOKEN[:12] not in json.dumps(reports.reject_json(record))
 
 
 def test_crmbridge_errors_from_the_sink_still_stop_the_pass(make: Make) -> None:
