@@ -35,7 +35,6 @@ from crmbridge.daemon import (
     install_signal_handlers,
     run_loop,
 )
-from crmbridge.display import visible
 from crmbridge.errors import (
     AuthenticationError,
     ConfigError,
@@ -50,6 +49,7 @@ from crmbridge.ports import RejectFilter, StateStore
 from crmbridge.redaction import redact, register_secret
 from crmbridge.settings import Settings, load_settings
 from crmbridge.state import open_store, schema_revisions
+from crmbridge.text import visible
 
 log = structlog.get_logger(__name__)
 

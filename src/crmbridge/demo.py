@@ -15,11 +15,11 @@ from pydantic import SecretStr
 
 from crmbridge import reports
 from crmbridge.bootstrap import build_app
-from crmbridge.display import visible
 from crmbridge.ports import RejectFilter, StateStore
 from crmbridge.sandbox.runtime import Sandbox
 from crmbridge.settings import Settings
 from crmbridge.state import open_store, sqlite_path
+from crmbridge.text import visible
 
 #: The demo edits contacts and syncs again at once, so its safety margin is short.
 DEMO_INDEX_LAG_S = 1.0

@@ -2,7 +2,7 @@
 
 Every line, and the traceback of an exception that nothing caught, passes through
 ``redaction.redact`` first: a registered secret never reaches a log. Console lines also show
-control characters escaped (``display.visible``): a value from HubSpot or Salesforce must not
+control characters escaped (``text.visible``): a value from HubSpot or Salesforce must not
 act on the terminal; JSON lines are escaped by the encoder.
 """
 
@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import structlog
 
-from crmbridge.display import visible
 from crmbridge.redaction import redact
+from crmbridge.text import visible
 
 
 def _redacted(value: Any) -> Any:

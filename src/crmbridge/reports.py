@@ -1,6 +1,6 @@
 """Text and JSON renderings of summaries and reject records, as people read them.
 
-Text output escapes every control character of outside text (``display.visible``): a HubSpot
+Text output escapes every control character of outside text (``text.visible``): a HubSpot
 value or a Salesforce message must not clear the screen or break a table. JSON output is exact.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from crmbridge.display import visible
 from crmbridge.model import PassSummary
 from crmbridge.pipeline import STREAM
 from crmbridge.ports import RejectFilter, RejectRecord, StateStore, StoreIdentity
+from crmbridge.text import visible
 
 
 def _ms_to_iso(ms: int) -> str:

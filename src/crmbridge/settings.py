@@ -33,8 +33,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crmbridge.display import has_unsafe_characters
 from crmbridge.errors import ConfigError, ConfigProblem, Location
+from crmbridge.text import has_unsafe_characters
 
 ENV_PREFIX = "CRMBRIDGE_"
 SECRET_FIELDS = frozenset({"access_token"})

@@ -24,7 +24,6 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from crmbridge.display import has_unsafe_characters
 from crmbridge.errors import (
     AuthenticationError,
     ConfigError,
@@ -36,6 +35,7 @@ from crmbridge.errors import (
 from crmbridge.redaction import redact, register_secret
 from crmbridge.retry import RetryPolicy
 from crmbridge.settings import SalesforceSettings
+from crmbridge.text import has_unsafe_characters
 
 SYSTEM = "salesforce"
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path, not a secret

@@ -1,4 +1,5 @@
-"""What reaches a terminal: outside text is shown with every control character escaped."""
+"""Outside text, both ways out: cleaned for sending (``clean_text``; more in
+test_hostile_text.py) and escaped for showing (``visible``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crmbridge.display import has_unsafe_characters, visible
+from crmbridge.text import clean_text, has_unsafe_characters, visible
 
 HOSTILE = "\x1b[2J\x1b[H\x1b[31mPWNED\x1b[0m\x1b]0;owned\x07"
 
@@ -54,3 +55,35 @@ def test_output_is_always_printable_and_encodable(text: str) -> None:
     shown.encode("utf-8")
     assert not has_unsafe_characters(shown)
     assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in shown)
+
+
+@pytest.mark.parametrize(
+    ("char", "cleaned", "shown"),
+    [
+        ("\ud83d", "\ufffd", "\\ud83d"),
+        ("\x00", "", "\\x00"),
+        ("\x1b", "", "\\x1b"),
+        ("\t", "\t", "\\t"),
+        ("\n", "\n", "\\n"),
+        ("\r", "\r", "\\r"),
+        ("\x7f", "\x7f", "\\x7f"),
+        ("\x9b", "\x9b", "\\x9b"),
+        ("\u202e", "\u202e", "\\u202e"),
+        ("é", "é", "é"),
+    ],
+)
+def test_each_way_out_treats_a_character_as_the_module_table_says(
+    char: str, cleaned: str, shown: str
+) -> None:
+    """Sending replaces a lone surrogate and drops C0 controls but keeps tab, line breaks, DEL,
+    C1 and bidi controls; showing escapes every one of them."""
+    assert clean_text(f"a{char}b") == f"a{cleaned}b"
+    assert visible(f"a{char}b") == f"a{shown}b"
+
+
+@given(st.text(st.characters(exclude_categories=())))
+def test_clean_text_is_still_shown_escaped(text: str) -> None:
+    """Text cleaned for sending may still hold characters a terminal obeys: shown, it is safe."""
+    shown = visible(clean_text(text))
+    shown.encode("utf-8")
+    assert not has_unsafe_characters(shown)
