@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import selectors
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from crmbridge.sandbox.runtime import Sandbox
@@ -72,3 +75,32 @@ def count_line(output: str, label: str) -> int:
         if line.strip().startswith(label):
             return int(line.split()[-1])
     raise AssertionError(f"no {label!r} line in:\n{output}")
+
+
+def run_until_logged(event: str, *, env: dict[str, str], cwd: Path) -> tuple[str, int, str]:
+    """Start `crmbridge run` (JSON logs), read its stderr until a line names ``event``, then
+    send SIGTERM; return (stderr until then, the exit code, the rest of stderr). Fails when the
+    process ends first or the line does not come within ``TIMEOUT_S``."""
+    process = start("run", env=env, cwd=cwd)
+    try:
+        assert process.stderr is not None
+        seen = ""
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stderr, selectors.EVENT_READ)
+            deadline = time.monotonic() + TIMEOUT_S
+            while f'"{event}"' not in seen:
+                assert time.monotonic() < deadline, f"no {event} logged:\n{seen}"
+                if selector.select(timeout=1):
+                    line = process.stderr.readline()
+                    assert line, f"crmbridge run ended before logging {event}:\n{seen}"
+                    seen += line
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        return seen, code, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()

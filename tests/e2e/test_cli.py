@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import selectors
 import shutil
-import signal
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +13,7 @@ import pytest
 from crmbridge.sandbox._server import Fault, Response
 from crmbridge.sandbox.runtime import Sandbox
 
-from ._cli import REPO, TIMEOUT_S, base_env, count_line, crmbridge, sandbox_env, start
+from ._cli import REPO, base_env, count_line, crmbridge, run_until_logged, sandbox_env
 from .conftest import write_rsa_key
 
 
@@ -131,29 +128,9 @@ def test_logs_are_json_and_hold_no_secret(
 def test_run_daemon_exits_cleanly_on_sigterm(env: dict[str, str], tmp_path: Path) -> None:
     """`crmbridge run` finishes its pass, waits, and exits 0 on SIGTERM."""
     env = {**env, "CRMBRIDGE_POLL_INTERVAL_S": "3600"}
-    process = start("run", env=env, cwd=tmp_path)
-    try:
-        assert process.stderr is not None
-        selector = selectors.DefaultSelector()
-        selector.register(process.stderr, selectors.EVENT_READ)
-        deadline = time.monotonic() + TIMEOUT_S
-        seen = ""
-        while "pass_finished" not in seen and time.monotonic() < deadline:
-            if selector.select(timeout=1):
-                seen += process.stderr.readline()
-        selector.close()
-        assert "pass_finished" in seen
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-        rest = process.stderr.read()
-        assert "stop_requested" in rest
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+    _, code, rest = run_until_logged("pass_finished", env=env, cwd=tmp_path)
+    assert code == 0, rest
+    assert "stop_requested" in rest
 
 
 API_DISABLED = Fault(
@@ -215,32 +192,11 @@ def test_run_keeps_trying_a_pass_refused_for_other_than_credentials(
     `pass_blocked` with its backoff and ends with 0 on SIGTERM."""
     box.salesforce.faults.add(replace(API_DISABLED))
     env = {**env, "CRMBRIDGE_POLL_INTERVAL_S": "1"}
-    process = start("run", env=env, cwd=tmp_path)
-    try:
-        assert process.stderr is not None
-        selector = selectors.DefaultSelector()
-        selector.register(process.stderr, selectors.EVENT_READ)
-        deadline = time.monotonic() + TIMEOUT_S
-        seen = ""
-        while '"pass_blocked"' not in seen and time.monotonic() < deadline:
-            if selector.select(timeout=1):
-                line = process.stderr.readline()
-                if not line:
-                    break  # the process ended
-                seen += line
-        selector.close()
-        blocked = [json.loads(line) for line in seen.splitlines() if '"pass_blocked"' in line]
-        assert [(e["consecutive"], e["retry_in_s"]) for e in blocked] == [(1, 30.0)], seen
-        assert process.poll() is None
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+    seen, code, rest = run_until_logged("pass_blocked", env=env, cwd=tmp_path)
+    blocked = [json.loads(line) for line in seen.splitlines() if '"pass_blocked"' in line]
+    assert [(e["consecutive"], e["retry_in_s"]) for e in blocked] == [(1, 30.0)]
+    assert code == 0, rest
+    assert "stop_requested" in rest
 
 
 def test_missing_endpoints_name_the_variables(tmp_path: Path) -> None:
