@@ -1,8 +1,9 @@
 """The ``crmbridge`` command: run, sync, demo, rejects, validate, status, config, sandbox.
 
 Exit codes: 0 done; 1 a pass stopped early (budget, outage, the state store lost mid-pass, a
-stop request: the cursor is kept), or HubSpot/Salesforce could not be used at start or by
-``validate`` for any reason but refused credentials; 2 a setting or mapping file is wrong (each
+stop request, a refusal other than of credentials such as TLS trust or API_DISABLED_FOR_ORG:
+the cursor is kept), or HubSpot/Salesforce could not be used at start or by ``validate`` for
+any reason but refused credentials; 2 a setting or mapping file is wrong (each
 problem printed with its location and a hint), or no state store where the settings point
 (``crmbridge state init`` makes one; ``sync`` and ``run`` never do); 3 credentials refused (only
 that); 4 one pass (``sync --once``) crashed on an unexpected error, a bug (the cursor is kept;
