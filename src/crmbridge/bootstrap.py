@@ -20,7 +20,7 @@ from crmbridge.rules import RuleSet, load_rule_set
 from crmbridge.settings import Settings
 from crmbridge.sinks.salesforce import SalesforceSink, TokenProvider, build_session
 from crmbridge.sinks.salesforce_auth import JwtBearerLogin
-from crmbridge.sources.hubspot import HubSpotSource
+from crmbridge.sources.hubspot import HubSpotSource, SearchPacer
 from crmbridge.state import open_store
 
 RULES_FILE = "qualification.yaml"
@@ -61,11 +61,8 @@ def load_config(mappings_dir: Path) -> Config:
     return Config(mapping=mapping, rules=rules)
 
 
-def require_endpoints(settings: Settings) -> None:
-    """Refuse to start without both endpoints, naming the variables to set."""
-    missing = []
-    if not settings.hubspot.access_token:
-        missing.append("CRMBRIDGE_HUBSPOT__ACCESS_TOKEN")
+def missing_salesforce_settings(settings: Settings) -> list[str]:
+    """The variables still to set before crmbridge can reach Salesforce ([] when none)."""
     salesforce = settings.salesforce
     jwt_parts = {
         "CRMBRIDGE_SALESFORCE__CONSUMER_KEY": salesforce.consumer_key,
@@ -74,12 +71,19 @@ def require_endpoints(settings: Settings) -> None:
     }
     if any(jwt_parts.values()):
         # A JWT bearer login was meant: name whatever part of it is missing.
-        missing += [name for name, value in jwt_parts.items() if not value]
-    else:
-        if not salesforce.instance_url:
-            missing.append("CRMBRIDGE_SALESFORCE__INSTANCE_URL")
-        if not salesforce.access_token:
-            missing.append("CRMBRIDGE_SALESFORCE__ACCESS_TOKEN")
+        return [name for name, value in jwt_parts.items() if not value]
+    missing = []
+    if not salesforce.instance_url:
+        missing.append("CRMBRIDGE_SALESFORCE__INSTANCE_URL")
+    if not salesforce.access_token:
+        missing.append("CRMBRIDGE_SALESFORCE__ACCESS_TOKEN")
+    return missing
+
+
+def require_endpoints(settings: Settings) -> None:
+    """Refuse to start without both endpoints, naming the variables to set."""
+    missing = [] if settings.hubspot.access_token else ["CRMBRIDGE_HUBSPOT__ACCESS_TOKEN"]
+    missing += missing_salesforce_settings(settings)
     if missing:
         raise ConfigError(
             [
@@ -112,11 +116,105 @@ class App:
             self.login.close()
 
 
+class _Waits:
+    """How every adapter waits: on the process's stop Event (or a test's sleeper)."""
+
+    def __init__(
+        self, settings: Settings, stop: threading.Event | None, sleep: Sleeper | None
+    ) -> None:
+        self.settings = settings
+        self.stop = stop if stop is not None else threading.Event()
+        self.sleep = sleep if sleep is not None else self.stop.wait
+
+    def policy(self, system: str) -> RetryPolicy:
+        return RetryPolicy(
+            system,
+            self.settings.retry,
+            sleep=self.sleep,
+            stop=self.stop,
+            stop_grace_s=self.settings.stop_grace_s,
+        )
+
+
+def _connect_salesforce(
+    settings: Settings,
+    config: Config,
+    waits: _Waits,
+    *,
+    clock: Callable[[], float],
+    token_provider: TokenProvider | None,
+) -> tuple[SalesforceSink, JwtBearerLogin | None]:
+    """The sink, logged in first when the JWT bearer settings are given."""
+    salesforce = settings.salesforce
+    login = None
+    if salesforce.uses_jwt:
+        login = JwtBearerLogin(
+            salesforce,
+            waits.policy("salesforce-login"),
+            session=build_session(str(salesforce.ca_bundle) if salesforce.ca_bundle else None),
+            clock=clock,
+        )
+        try:
+            token = login()
+        except BaseException:
+            login.close()
+            raise
+        instance_url = salesforce.instance_url or login.instance_url
+        if instance_url is None:
+            login.close()
+            raise ConfigError(
+                ConfigProblem(
+                    Location("environment variable CRMBRIDGE_SALESFORCE__INSTANCE_URL"),
+                    "not set, and the JWT login's answer named no https instance URL",
+                    hint="set it to the org's My Domain URL, e.g. https://acme.my.salesforce.com",
+                )
+            )
+        salesforce = salesforce.model_copy(
+            update={"instance_url": instance_url, "access_token": SecretStr(token)}
+        )
+        token_provider = token_provider or login
+    sink = SalesforceSink(
+        salesforce,
+        waits.policy("salesforce"),
+        external_id_field=config.mapping.external_id_field,
+        object_name=config.mapping.target_object,
+        object_location=config.mapping.locations.get("object"),
+        token_provider=token_provider,
+    )
+    return sink, login
+
+
+def check_against_salesforce(
+    settings: Settings, config: Config, *, stop: threading.Event | None = None
+) -> str:
+    """Check the map against Salesforce's live describe when its settings are there; return
+    what was checked. Raises ConfigError for every problem, and the API errors of the call."""
+    missing = missing_salesforce_settings(settings)
+    if missing:
+        return f"only the files were checked: {', '.join(missing)} not set"
+    sink, login = _connect_salesforce(
+        settings, config, _Waits(settings, stop, None), clock=time.time, token_provider=None
+    )
+    try:
+        schema = sink.describe()
+    finally:
+        sink.close()
+        if login is not None:
+            login.close()
+    problems = config.mapping.check_schema(schema)
+    if problems:
+        raise ConfigError(problems)
+    return (
+        f"checked against Salesforce's describe of {schema.name} "
+        f"(API version {settings.salesforce.api_version})"
+    )
+
+
 def build_app(
     settings: Settings,
     *,
     stop: threading.Event | None = None,
-    sleep: Sleeper = time.sleep,
+    sleep: Sleeper | None = None,
     clock: Callable[[], float] = time.time,
     token_provider: TokenProvider | None = None,
     config: Config | None = None,
@@ -126,39 +224,27 @@ def build_app(
 
     The state store must exist (``crmbridge state init``): a missing one is a
     ``StateStoreMissingError``, except for a ``dry_run``, which then judges from an empty
-    in-memory state and writes nothing."""
+    in-memory state and writes nothing.
+
+    ``stop`` is the process's stop Event: every wait (retries, pacing, lock resends) is cut
+    short by it, and a call still unanswered ``stop_grace_s`` after it is set is abandoned.
+    ``sleep`` replaces those waits in tests."""
     require_endpoints(settings)
     config = config or load_config(settings.mappings_dir)
     store = _open_state(settings.state_url, dry_run=dry_run)  # before any call: it may be absent
-    salesforce = settings.salesforce
-    login = None
-    if salesforce.uses_jwt:
-        login = JwtBearerLogin(
-            salesforce,
-            RetryPolicy("salesforce-login", settings.retry, sleep=sleep),
-            session=build_session(str(salesforce.ca_bundle) if salesforce.ca_bundle else None),
-            clock=clock,
+    waits = _Waits(settings, stop, sleep)
+    try:
+        sink, login = _connect_salesforce(
+            settings, config, waits, clock=clock, token_provider=token_provider
         )
-        try:
-            token = login()
-        except BaseException:
-            login.close()
-            store.close()
-            raise
-        salesforce = salesforce.model_copy(
-            update={
-                "instance_url": salesforce.instance_url or login.instance_url,
-                "access_token": SecretStr(token),
-            }
-        )
-        token_provider = token_provider or login
-    source = HubSpotSource(settings.hubspot, RetryPolicy("hubspot", settings.retry, sleep=sleep))
-    sink = SalesforceSink(
-        salesforce,
-        RetryPolicy("salesforce", settings.retry, sleep=sleep),
-        external_id_field=config.mapping.external_id_field,
-        object_name=config.mapping.target_object,
-        token_provider=token_provider,
+    except BaseException:
+        store.close()
+        raise
+    source = HubSpotSource(
+        settings.hubspot,
+        waits.policy("hubspot"),
+        # Pacing runs on the real clock, so it waits for real (and a stop cuts it short).
+        pacer=SearchPacer(settings.hubspot.search_per_s, sleep=waits.stop.wait),
     )
     pipeline = SyncPipeline(
         source=source,
@@ -169,8 +255,8 @@ def build_app(
         index_lag_s=settings.hubspot.index_lag_s,
         batch_size=settings.salesforce.batch_size,
         clock=clock,
-        sleep=sleep,
-        stop=stop,
+        sleep=waits.sleep,
+        stop=waits.stop,
     )
     return App(pipeline=pipeline, store=store, sink=sink, source=source, config=config, login=login)
 

@@ -7,8 +7,11 @@ Contract of a pass:
 - A page's decisions and the cursor after it are committed in one transaction, and only after
   every contact of the page has its outcome (trap 19). A crash repeats at most one page, and the
   external-id upsert makes the repeat harmless.
-- A fatal error (authentication, a spent budget, an outage that outlasts the retry budget)
-  stops the pass before the page's commit: the cursor stays, the next pass resumes there.
+- A fatal error (refused credentials, a spent budget, another refusal only a person can fix
+  such as TLS trust or an API disabled for the org, an outage that outlasts the retry budget)
+  stops the pass before the page's commit: the cursor stays, the next pass resumes there. The
+  summary tells them apart: ``credentials_refused`` (exit 3) and ``blocked`` (the daemon keeps
+  trying with a backoff) from the rest.
 - Bad data never raises: it becomes a reject with its reason.
 - One contact never stops a page: any unexpected exception while judging or mapping it, or
   from the sink for the row it is in (found by splitting the batch like a refused request),
@@ -30,6 +33,7 @@ from dataclasses import dataclass, replace
 import structlog
 
 from crmbridge.errors import (
+    AuthenticationError,
     BudgetExhaustedError,
     ConfigError,
     CrmBridgeError,
@@ -54,6 +58,7 @@ from crmbridge.model import (
     SourceContact,
 )
 from crmbridge.ports import LeadSink, LeadSource, LedgerEntry, Page, StateStore
+from crmbridge.redaction import redact
 from crmbridge.retry import Sleeper
 from crmbridge.rules import RuleSet
 from crmbridge.text import clean_text
@@ -152,11 +157,15 @@ class SyncPipeline:
                 self._pull_and_push(schema, summary)
         except (FatalApiError, RetryableApiError, RequestRejectedError) as exc:
             summary.stopped_early = f"{type(exc).__name__}: {exc}"
-            summary.fatal = isinstance(exc, FatalApiError) and not isinstance(
-                exc, BudgetExhaustedError
+            summary.credentials_refused = isinstance(exc, AuthenticationError)
+            summary.blocked = isinstance(exc, FatalApiError) and not isinstance(
+                exc, AuthenticationError | BudgetExhaustedError
             )
             log.error(  # noqa: TRY400 - an expected stop: the summary says it, no traceback
-                "pass_stopped", error=summary.stopped_early, fatal=summary.fatal
+                "pass_stopped",
+                error=summary.stopped_early,
+                credentials_refused=summary.credentials_refused,
+                blocked=summary.blocked,
             )
         finally:
             summary.hubspot_calls = self.source.calls - hubspot_before
@@ -401,8 +410,13 @@ class SyncPipeline:
 
 
 def internal_reason(exc: BaseException) -> Reason:
-    """The reject reason for an unexpected exception: its type and (cleaned, capped) message."""
-    message = clean_text(f"internal error: {type(exc).__name__}: {exc}")
+    """The reject reason for an unexpected exception: its type and message, cleaned, every
+    registered secret masked, and capped.
+
+    The message of an exception nobody planned for may quote anything in reach, a token or an
+    ``Authorization`` header included, and this reason is stored and printed by ``rejects``:
+    it is masked before the cut, so a secret cannot be cut in half and slip past the mask."""
+    message = redact(clean_text(f"internal error: {type(exc).__name__}: {exc}"))
     if len(message) > INTERNAL_MESSAGE_MAX_CHARS:
         message = message[: INTERNAL_MESSAGE_MAX_CHARS - 1] + "…"
     return Reason(criterion=INTERNAL, message=message, code=INTERNAL_CODE)

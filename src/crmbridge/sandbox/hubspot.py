@@ -32,9 +32,9 @@ Modelled:
   responses, errors included, carry the ``X-HubSpot-RateLimit-*`` headers of the configured
   budgets; a per-second budget for search, whose responses never carry them. 429 bodies as in
   3.6; ``Retry-After`` only when a test injects it. 401s and unknown routes carry no headers.
-- Injected faults (``sim.faults``, :meth:`HubSpotSimulator.inject_status`) answer before auth and
-  limits, spend no budget (non-search ones still show the headers) and are counted in
-  ``sim.calls`` like every other request.
+- Injected faults (``sim.faults``, :meth:`HubSpotSimulator.inject_status`, ``inject_hang``: a
+  request read and never answered) answer before auth and limits, spend no budget (non-search
+  ones still show the headers) and are counted in ``sim.calls`` like every other request.
 
 Not modelled: ``propertiesWithHistory`` and ``associations`` (accepted and ignored); create,
 archive and merge endpoints (use :class:`HubSpotPortal` directly); scopes (403); 414 for long URLs;
@@ -50,7 +50,7 @@ import ssl
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from crmbridge.sandbox._hubspot_errors import (
     STATUS_BODIES,
@@ -71,6 +71,7 @@ from crmbridge.sandbox._hubspot_portal import (
 )
 from crmbridge.sandbox._hubspot_routes import CONTACTS_PATH, ContactRoutes
 from crmbridge.sandbox._server import (
+    HANG,
     CallLog,
     Fault,
     FaultPlan,
@@ -307,6 +308,10 @@ class HubSpotSimulator(ContactRoutes, Served):
             Fault(method, path_pattern, Response(429, rate_limit_body(policy), headers), times)
         )
 
+    def inject_hang(self, *, method: str = "*", path_pattern: str = ".*", times: int = 1) -> None:
+        """Read the next ``times`` matching requests and never answer them (until ``stop``)."""
+        self.faults.add(Fault(method, path_pattern, HANG, times))
+
     # --- dispatch -----------------------------------------------------------------------------
     def _handle(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
@@ -352,7 +357,7 @@ class HubSpotSimulator(ContactRoutes, Served):
     @staticmethod
     def _finish(response: Response, headers: Mapping[str, str]) -> Response:
         merged = {"X-HubSpot-Correlation-Id": correlation_id(), **headers, **response.headers}
-        return Response(response.status, response.body, merged, response.content_type)
+        return replace(response, headers=merged)
 
 
 __all__ = [

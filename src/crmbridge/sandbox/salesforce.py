@@ -35,7 +35,8 @@ Modelled (why it matters to a connector):
   batchSize``), ``nextRecordsUrl`` locators, ``INVALID_QUERY_LOCATOR`` (trap 17); URIs over
   16,384 bytes → 414.
 - Fault injection: any status with a JSON ``[{message, errorCode}]`` or an HTML body
-  (``inject_status``), per-row errors inside HTTP 200 (``inject_row_error``).
+  (``inject_status``), per-row errors inside HTTP 200 (``inject_row_error``), a request read
+  and never answered (``inject_hang``).
 - Test aids: ``calls`` (a ``CallLog`` by route label), ``api_usage``/``set_api_usage``, and
   ``reset(org, limits=…)`` so a test module can share one running server (stopping one costs
   ``_server``'s poll interval).
@@ -80,6 +81,7 @@ from crmbridge.sandbox._salesforce_org import (
 from crmbridge.sandbox._salesforce_routes import Call, LeadRoutes, not_found, request_error
 from crmbridge.sandbox._salesforce_schema import EXTERNAL_ID_FIELD, RequestRejectedError, SfError
 from crmbridge.sandbox._server import (
+    HANG,
     CallLog,
     Fault,
     FaultPlan,
@@ -324,6 +326,11 @@ class SalesforceSimulator(LeadRoutes, Served):
         self.faults.add(
             Fault(method=method, path_pattern=path_pattern, response=response, times=times)
         )
+
+    def inject_hang(self, *, method: str = "*", path_pattern: str = ".*", times: int = 1) -> None:
+        """Read the next ``times`` matching requests (the login too) and never answer them,
+        until ``stop``."""
+        self.faults.add(Fault(method=method, path_pattern=path_pattern, response=HANG, times=times))
 
     def inject_row_error(
         self,

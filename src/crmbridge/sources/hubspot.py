@@ -22,6 +22,9 @@ HubSpot quirks this adapter is built around (api-contracts.md §3, §5), each wi
   (waiting cannot help before the reset); ``Retry-After`` is honoured when sent (documented
   only for 477, unverified for 429).
 - **No default timeout** in the client: every call passes ``_request_timeout``.
+- **An HTTP 200 may not be HubSpot's**: a proxy or gateway in between can answer with its own
+  HTML page. Such an answer (or any body that is not a search result) is retried like a 5xx,
+  never parsed into a traceback.
 - **Each ``client.crm.contacts.search_api`` access builds a new ApiClient and pool**: built once.
 - **Archived contacts** never appear in search, so nothing here can delete sales data.
 """
@@ -52,6 +55,7 @@ from crmbridge.errors import (
 )
 from crmbridge.model import Cursor, SourceContact
 from crmbridge.ports import Page
+from crmbridge.redaction import redact, register_secret
 from crmbridge.retry import RetryPolicy
 from crmbridge.settings import HubSpotSettings
 
@@ -77,7 +81,7 @@ class SearchPacer:
         per_s: float,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.interval_s = 1.0 / per_s
         self._clock = clock
@@ -116,6 +120,7 @@ class HubSpotSource:
         pacer: SearchPacer | None = None,
     ) -> None:
         token = settings.access_token.get_secret_value() if settings.access_token else ""
+        register_secret(token)
         kwargs: dict[str, Any] = {"access_token": token, "host": settings.base_url}
         if settings.ca_bundle is not None:
             kwargs["ssl_ca_cert"] = str(settings.ca_bundle)
@@ -223,7 +228,7 @@ class HubSpotSource:
             after="0",
         )
 
-        def _call() -> dict[str, Any]:
+        def _call() -> list[dict[str, Any]]:
             self._pacer.wait()
             self.calls += 1
             try:
@@ -237,12 +242,11 @@ class HubSpotSource:
             except urllib3.exceptions.HTTPError as exc:
                 raise translate_connection_error(exc) from None
             try:
-                return dict(json.loads(response.data))
+                return search_results(response.data, response.headers.get("Content-Type"))
             finally:
                 response.release_conn()
 
-        body = self._retry.call(_call)
-        results = body.get("results") or []
+        results = self._retry.call(_call)
         self._was_full = len(results) >= self.page_size
         contacts = []
         for raw in results:
@@ -250,6 +254,32 @@ class HubSpotSource:
             if contact is not None:
                 contacts.append(contact)
         return contacts
+
+
+def search_results(data: bytes, content_type: str | None) -> list[dict[str, Any]]:
+    """The ``results`` of a search answer (HTTP 200), each a JSON object with an object (or
+    null) ``properties``. Anything else (a proxy's HTML page, other JSON, bytes that are not
+    UTF-8) is a ``RetryableApiError``: the same request is likely to be answered properly
+    later. The message names the content type and size, never the body (a proxy's page may
+    quote the request, token included)."""
+    try:
+        body = json.loads(data)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        body = None
+    results = body.get("results", []) if isinstance(body, dict) else None
+    if not (
+        isinstance(results, list)
+        and all(
+            isinstance(raw, dict) and isinstance(raw.get("properties") or {}, dict)
+            for raw in results
+        )
+    ):
+        raise RetryableApiError(
+            SYSTEM,
+            f"search answered HTTP 200 with what is not a search result "
+            f"({content_type or 'no content type'}, {len(data)} bytes; a proxy's page?)",
+        )
+    return results
 
 
 def check_search_body_size(properties: list[str]) -> None:
@@ -332,7 +362,8 @@ def _tls_failed(detail: object) -> FatalApiError:
     """Waiting does not fix trust: a person must set the CA bundle."""
     return FatalApiError(
         SYSTEM,
-        f"TLS verification failed ({detail}); set CRMBRIDGE_HUBSPOT__CA_BUNDLE to the CA to trust",
+        f"TLS verification failed ({redact(str(detail))}); "
+        "set CRMBRIDGE_HUBSPOT__CA_BUNDLE to the CA to trust",
         code="TLS",
     )
 
@@ -344,14 +375,14 @@ def translate_connection_error(exc: urllib3.exceptions.HTTPError) -> Exception:
         reason, urllib3.exceptions.SSLError
     ):
         return _tls_failed(exc)
-    return RetryableApiError(SYSTEM, f"connection failed: {exc}")
+    return RetryableApiError(SYSTEM, f"connection failed: {redact(str(exc))}")
 
 
 def translate_api_exception(exc: ApiException) -> Exception:  # noqa: PLR0911 - one return per class
     """Map a hubspot-api-client exception to the crmbridge error a caller recovers from."""
     status = int(exc.status or 0)
     body = _body_json(exc.body)
-    message = str(body.get("message") or exc.reason or "no message")
+    message = redact(str(body.get("message") or exc.reason or "no message"))
     category = body.get("category") or body.get("errorType")
     correlation = body.get("correlationId")
     if correlation:
