@@ -1,4 +1,5 @@
-"""Bounded, honest retries (docs/traps.md#trap-20) with tenacity: Retry-After first, exponential jitter after.
+"""Bounded, honest retries (docs/traps.md#trap-20) with tenacity: Retry-After first, exponential
+jitter after.
 
 Only ``RetryableApiError`` is retried. A wait longer than the whole retry budget (a daily
 limit's hours-long Retry-After, say) is not slept through: the error is raised at once so the

@@ -2,7 +2,8 @@
 
 It follows ``docs/hubspot-api.md`` closely enough that ``hubspot-api-client`` 12.0.0 talks to
 it unchanged (``HubSpot(access_token=..., host=sim.start())``) and that the traps of docs/traps.md
-happen here as they do on the real service. Numbers below are the checklist items of docs/hubspot-api.md#simulator.
+happen here as they do on the real service. Numbers below are the checklist items of
+docs/hubspot-api.md#simulator.
 
 Modelled:
 - Bearer-token auth; anything else is a 401 ``INVALID_AUTHENTICATION`` JSON body (9).
@@ -23,7 +24,8 @@ Modelled:
   missing ids, duplicate ids (update) or any invalid value (unknown/read-only property, enumeration
   option) fail the whole call with a 400; results come back in random order (order unverified) (6).
   An id that is not numeric and has no ``idProperty`` is skipped silently, as reported.
-- ``GET /crm/v3/properties/contacts`` (and ``/{name}``): the standard properties, docs/settings.md#reference-portal's custom
+- ``GET /crm/v3/properties/contacts`` (and ``/{name}``): the standard properties,
+docs/settings.md#reference-portal's custom
   ones and the default enumeration options, validated on every write.
 - ``lifecyclestage`` only moves forward: a backward write is ignored (the real answer is
   undocumented, so a client must read back); ``""`` clears any property.
@@ -31,7 +33,8 @@ Modelled:
   daily budget (reset at UTC midnight, not the account time zone) for non-search calls, whose
   responses, errors included, carry the ``X-HubSpot-RateLimit-*`` headers of the configured
   budgets; a per-second budget for search, whose responses never carry them. 429 bodies as in
-  docs/hubspot-api.md#rate-limits; ``Retry-After`` only when a test injects it. 401s and unknown routes carry no headers.
+  docs/hubspot-api.md#rate-limits; ``Retry-After`` only when a test injects it. 401s and unknown
+  routes carry no headers.
 - Injected faults (``sim.faults``, :meth:`HubSpotSimulator.inject_status`, ``inject_hang``: a
   request read and never answered) answer before auth and limits, spend no budget (non-search
   ones still show the headers) and are counted in ``sim.calls`` like every other request.
@@ -89,7 +92,8 @@ DAY_MS = 86_400_000
 
 @dataclass(frozen=True)
 class HubSpotLimits:
-    """Rate-limit budgets (docs/hubspot-api.md#rate-limits); ``None`` means unlimited, the default for tests and the demo."""
+    """Rate-limit budgets (docs/hubspot-api.md#rate-limits); ``None`` means unlimited, the default
+    for tests and the demo."""
 
     burst_per_10s: int | None = None
     search_per_s: int | None = None

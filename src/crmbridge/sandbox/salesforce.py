@@ -1,7 +1,8 @@
 """A local Salesforce REST simulator (Lead only), served over HTTPS with a throwaway CA.
 
 It follows docs/salesforce-api.md#simulator and is driven in the contract tests through the real
-simple-salesforce 1.12.10, pointed at it exactly as crmbridge is (docs/settings.md#salesforce-wiring): ``instance_url`` =
+simple-salesforce 1.12.10, pointed at it exactly as crmbridge is
+(docs/settings.md#salesforce-wiring): ``instance_url`` =
 ``sim.start()``, ``session_id`` = ``sim.access_token``, a ``requests.Session`` trusting
 ``sim.ca_path`` with ``trust_env = False``.
 
@@ -15,8 +16,10 @@ Modelled (why it matters to a connector):
 - API budget: each request counts 1 (Collections too), ``Sforce-Limit-Info: api-usage=U/M`` on
   every counted answer, 403 ``REQUEST_LIMIT_EXCEEDED`` "TotalRequests Limit exceeded." when spent,
   ``GET /limits`` (exact, no lag; itself counted) (trap 14).
-- ``GET /sobjects/Lead/describe`` with the standard fields of docs/salesforce-api.md#describe and the custom fields of
-  docs/settings.md#reference-org; ``GET /sobjects``, ``GET /sobjects/Lead/{Id}``, ``GET /sobjects/Lead/{field}/{value}``.
+- ``GET /sobjects/Lead/describe`` with the standard fields of docs/salesforce-api.md#describe and
+the custom fields of
+  docs/settings.md#reference-org; ``GET /sobjects``, ``GET /sobjects/Lead/{Id}``, ``GET
+  /sobjects/Lead/{field}/{value}``.
 - ``PATCH /composite/sobjects/Lead/{ExtField}``: HTTP 200 with per-row results in request order
   (``statusCode`` row errors, trap 8); ≤200 records (``EXCEEDED_ID_LIMIT``); whole-request 400 for
   unknown fields (``INVALID_FIELD``) and wrong JSON types (``JSON_PARSER_ERROR``: one "50k" sinks

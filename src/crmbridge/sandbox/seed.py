@@ -122,7 +122,8 @@ LONG_COMPANY = (
     "Rhine-Westphalia and the Greater Rhine-Main Metropolitan Region, including all Subsidiaries, "
     "Affiliates and Successors in Interest (formerly Vereinigte Maschinenbau AG)"
 )
-#: Rows that must exist in every seeded portal large enough to hold them (docs/settings.md#seeded-data).
+#: Rows that must exist in every seeded portal large enough to hold them
+#: (docs/settings.md#seeded-data).
 SPECIAL_ROWS: tuple[dict[str, str | None], ...] = (
     {"firstname": "José", "lastname": "Álvarez", "email": "josé@maquinaria-alvarez.es"},
     {"firstname": "Zoë", "lastname": "Brontë", "email": "zoë@brontelogistics.co.uk"},

@@ -2,7 +2,8 @@
 
 This module and ``sources/hubspot.py`` are the only places that touch a client library.
 
-Salesforce quirks this adapter is built around (docs/salesforce-api.md, docs/traps.md), each with why:
+Salesforce quirks this adapter is built around (docs/salesforce-api.md, docs/traps.md), each with
+why:
 
 - **HTTP 200 is not success.** sObject Collections answer 200 with one result per record; every
   result is read and turned into a ``PushResult`` (row errors carry ``statusCode``).

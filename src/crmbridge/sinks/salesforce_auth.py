@@ -1,4 +1,5 @@
-"""Salesforce OAuth 2.0 JWT bearer login (docs/salesforce-api.md#jwt-bearer-login): a token provider for the sink.
+"""Salesforce OAuth 2.0 JWT bearer login (docs/salesforce-api.md#jwt-bearer-login): a token
+provider for the sink.
 
 Why not simple-salesforce's own JWT mode: it builds the token URL as
 ``https://{domain}.salesforce.com``, so it can reach neither a My Domain login URL given as a

@@ -2,7 +2,8 @@
 
 This module and ``sinks/salesforce.py`` are the only places that touch a client library.
 
-HubSpot quirks this adapter is built around (docs/hubspot-api.md, docs/traps.md), each with why it matters:
+HubSpot quirks this adapter is built around (docs/hubspot-api.md, docs/traps.md), each with why it
+matters:
 
 - **10,000-result search cap.** Paging past 10,000 fails with a 400 while the page before still
   offers ``after=10000``. We never page by offset: every query starts at ``after="0"`` and moves
@@ -138,7 +139,8 @@ class HubSpotSource:
     def pull(self, since: Cursor, until_ms: int, properties: frozenset[str]) -> Iterator[Page]:
         """Yield pages of contacts modified after ``since`` up to ``until_ms``, in cursor order.
 
-        Keyset loop (docs/hubspot-api.md#keyset-sync), one query per page, every query at ``after="0"``:
+        Keyset loop (docs/hubspot-api.md#keyset-sync), one query per page, every query at
+        ``after="0"``:
         ask for what lies beyond the cursor sorted by ``lastmodifieddate``. A full page hands
         on only its rows before its last timestamp (those at the last timestamp may be a
         shuffled part of a tie) and the next query starts at that timestamp, so about one row
