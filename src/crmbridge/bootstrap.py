@@ -18,7 +18,7 @@ from crmbridge.retry import RetryPolicy, Sleeper
 from crmbridge.settings import Settings
 from crmbridge.sinks.salesforce import SalesforceSink, TokenProvider, build_session
 from crmbridge.sinks.salesforce_auth import JwtBearerLogin
-from crmbridge.sources.hubspot import HubSpotSource
+from crmbridge.sources.hubspot import HubSpotSource, SearchPacer
 from crmbridge.state import open_store
 
 #: What an admin's files say: the rules and the field/stage map (one whole configuration).
@@ -28,11 +28,8 @@ load_config = load_configuration
 log = structlog.get_logger(__name__)
 
 
-def require_endpoints(settings: Settings) -> None:
-    """Refuse to start without both endpoints, naming the variables to set."""
-    missing = []
-    if not settings.hubspot.access_token:
-        missing.append("CRMBRIDGE_HUBSPOT__ACCESS_TOKEN")
+def missing_salesforce_settings(settings: Settings) -> list[str]:
+    """The variables still to set before crmbridge can reach Salesforce ([] when none)."""
     salesforce = settings.salesforce
     jwt_parts = {
         "CRMBRIDGE_SALESFORCE__CONSUMER_KEY": salesforce.consumer_key,
@@ -41,12 +38,19 @@ def require_endpoints(settings: Settings) -> None:
     }
     if any(jwt_parts.values()):
         # A JWT bearer login was meant: name whatever part of it is missing.
-        missing += [name for name, value in jwt_parts.items() if not value]
-    else:
-        if not salesforce.instance_url:
-            missing.append("CRMBRIDGE_SALESFORCE__INSTANCE_URL")
-        if not salesforce.access_token:
-            missing.append("CRMBRIDGE_SALESFORCE__ACCESS_TOKEN")
+        return [name for name, value in jwt_parts.items() if not value]
+    missing = []
+    if not salesforce.instance_url:
+        missing.append("CRMBRIDGE_SALESFORCE__INSTANCE_URL")
+    if not salesforce.access_token:
+        missing.append("CRMBRIDGE_SALESFORCE__ACCESS_TOKEN")
+    return missing
+
+
+def require_endpoints(settings: Settings) -> None:
+    """Refuse to start without both endpoints, naming the variables to set."""
+    missing = [] if settings.hubspot.access_token else ["CRMBRIDGE_HUBSPOT__ACCESS_TOKEN"]
+    missing += missing_salesforce_settings(settings)
     if missing:
         raise ConfigError(
             [
@@ -79,57 +83,33 @@ class App:
             self.login.close()
 
 
-def build_app(
-    settings: Settings,
-    *,
-    stop: threading.Event | None = None,
-    sleep: Sleeper = time.sleep,
-    clock: Callable[[], float] = time.time,
-    token_provider: TokenProvider | None = None,
-    config: Config | None = None,
-    dry_run: bool = False,
-) -> App:
-    """Wire the adapters the settings name into a pipeline (files are validated first).
+class _Waits:
+    """How every adapter waits: on the process's stop Event (or a test's sleeper)."""
 
-    The state store must exist (``crmbridge state init``): a missing one is a
-    ``StateStoreMissingError``, except for a ``dry_run``, which then judges from an empty
-    in-memory state and writes nothing."""
-    require_endpoints(settings)
-    config = config or load_config(settings.mappings_dir)
-    store = _open_state(settings.state_url, dry_run=dry_run)  # before any call: it may be absent
-    try:
-        sink, login = connect_salesforce(
-            settings,
-            object_name=config.mapping.target_object,
-            external_id_field=config.mapping.external_id_field,
-            sleep=sleep,
-            clock=clock,
-            token_provider=token_provider,
+    def __init__(
+        self, settings: Settings, stop: threading.Event | None, sleep: Sleeper | None
+    ) -> None:
+        self.settings = settings
+        self.stop = stop if stop is not None else threading.Event()
+        self.sleep = sleep if sleep is not None else self.stop.wait
+
+    def policy(self, system: str) -> RetryPolicy:
+        return RetryPolicy(
+            system,
+            self.settings.retry,
+            sleep=self.sleep,
+            stop=self.stop,
+            stop_grace_s=self.settings.stop_grace_s,
         )
-    except BaseException:
-        store.close()
-        raise
-    source = HubSpotSource(settings.hubspot, RetryPolicy("hubspot", settings.retry, sleep=sleep))
-    pipeline = SyncPipeline(
-        source=source,
-        sink=sink,
-        store=store,
-        config=config,
-        index_lag_s=settings.hubspot.index_lag_s,
-        batch_size=settings.salesforce.batch_size,
-        clock=clock,
-        sleep=sleep,
-        stop=stop,
-    )
-    return App(pipeline=pipeline, store=store, sink=sink, source=source, config=config, login=login)
 
 
-def connect_salesforce(
+def _connect_salesforce(
     settings: Settings,
+    waits: _Waits,
     *,
     object_name: str,
     external_id_field: str,
-    sleep: Sleeper = time.sleep,
+    object_location: Location | None = None,
     clock: Callable[[], float] = time.time,
     token_provider: TokenProvider | None = None,
 ) -> tuple[SalesforceSink, JwtBearerLogin | None]:
@@ -140,7 +120,7 @@ def connect_salesforce(
     if salesforce.uses_jwt:
         login = JwtBearerLogin(
             salesforce,
-            RetryPolicy("salesforce-login", settings.retry, sleep=sleep),
+            waits.policy("salesforce-login"),
             session=build_session(str(salesforce.ca_bundle) if salesforce.ca_bundle else None),
             clock=clock,
         )
@@ -149,21 +129,115 @@ def connect_salesforce(
         except BaseException:
             login.close()
             raise
+        instance_url = salesforce.instance_url or login.instance_url
+        if instance_url is None:
+            login.close()
+            raise ConfigError(
+                ConfigProblem(
+                    Location("environment variable CRMBRIDGE_SALESFORCE__INSTANCE_URL"),
+                    "not set, and the JWT login's answer named no https instance URL",
+                    hint="set it to the org's My Domain URL, e.g. https://acme.my.salesforce.com",
+                )
+            )
         salesforce = salesforce.model_copy(
-            update={
-                "instance_url": salesforce.instance_url or login.instance_url,
-                "access_token": SecretStr(token),
-            }
+            update={"instance_url": instance_url, "access_token": SecretStr(token)}
         )
         token_provider = token_provider or login
     sink = SalesforceSink(
         salesforce,
-        RetryPolicy("salesforce", settings.retry, sleep=sleep),
+        waits.policy("salesforce"),
         external_id_field=external_id_field,
         object_name=object_name,
+        object_location=object_location,
         token_provider=token_provider,
     )
     return sink, login
+
+
+def check_against_salesforce(
+    settings: Settings, config: Config, *, stop: threading.Event | None = None
+) -> str:
+    """Check the map against Salesforce's live describe when its settings are there; return
+    what was checked. Raises ConfigError for every problem, and the API errors of the call."""
+    missing = missing_salesforce_settings(settings)
+    if missing:
+        return f"only the files were checked: {', '.join(missing)} not set"
+    sink, login = _connect_salesforce(
+        settings,
+        _Waits(settings, stop, None),
+        object_name=config.mapping.target_object,
+        external_id_field=config.mapping.external_id_field,
+        object_location=config.mapping.locations.get("object"),
+    )
+    try:
+        schema = sink.describe()
+    finally:
+        sink.close()
+        if login is not None:
+            login.close()
+    problems = config.mapping.check_schema(schema)
+    if problems:
+        raise ConfigError(problems)
+    return (
+        f"checked against Salesforce's describe of {schema.name} "
+        f"(API version {settings.salesforce.api_version})"
+    )
+
+
+def build_app(
+    settings: Settings,
+    *,
+    stop: threading.Event | None = None,
+    sleep: Sleeper | None = None,
+    clock: Callable[[], float] = time.time,
+    token_provider: TokenProvider | None = None,
+    config: Config | None = None,
+    dry_run: bool = False,
+) -> App:
+    """Wire the adapters the settings name into a pipeline (files are validated first).
+
+    The state store must exist (``crmbridge state init``): a missing one is a
+    ``StateStoreMissingError``, except for a ``dry_run``, which then judges from an empty
+    in-memory state and writes nothing.
+
+    ``stop`` is the process's stop Event: every wait (retries, pacing, lock resends) is cut
+    short by it, and a call still unanswered ``stop_grace_s`` after it is set is abandoned.
+    ``sleep`` replaces those waits in tests."""
+    require_endpoints(settings)
+    config = config or load_config(settings.mappings_dir)
+    store = _open_state(settings.state_url, dry_run=dry_run)  # before any call: it may be absent
+    waits = _Waits(settings, stop, sleep)
+    try:
+        sink, login = _connect_salesforce(
+            settings,
+            waits,
+            object_name=config.mapping.target_object,
+            external_id_field=config.mapping.external_id_field,
+            object_location=config.mapping.locations.get("object"),
+            clock=clock,
+            token_provider=token_provider,
+        )
+    except BaseException:
+        store.close()
+        raise
+    source = HubSpotSource(
+        settings.hubspot,
+        waits.policy("hubspot"),
+        # Pacing runs on the real clock, so it waits for real (and a stop cuts it short).
+        pacer=SearchPacer(settings.hubspot.search_per_s, sleep=waits.stop.wait),
+    )
+    pipeline = SyncPipeline(
+        source=source,
+        sink=sink,
+        store=store,
+        config=config,
+        index_lag_s=settings.hubspot.index_lag_s,
+        batch_size=settings.salesforce.batch_size,
+        clock=clock,
+        sleep=waits.sleep,
+        stop=waits.stop,
+    )
+    return App(pipeline=pipeline, store=store, sink=sink, source=source, config=config, login=login)
 
 
 @dataclass
@@ -180,11 +254,16 @@ class MetadataClients:
             self.login.close()
 
 
-def metadata_clients(settings: Settings, *, object_name: str = "Lead") -> MetadataClients:
+def metadata_clients(
+    settings: Settings, *, object_name: str = "Lead", stop: threading.Event | None = None
+) -> MetadataClients:
     """Connect to both systems to read their metadata; no state store, no mapping files."""
     require_endpoints(settings)
-    sink, login = connect_salesforce(settings, object_name=object_name, external_id_field="Id")
-    source = HubSpotSource(settings.hubspot, RetryPolicy("hubspot", settings.retry))
+    waits = _Waits(settings, stop, None)
+    sink, login = _connect_salesforce(
+        settings, waits, object_name=object_name, external_id_field="Id"
+    )
+    source = HubSpotSource(settings.hubspot, waits.policy("hubspot"))
     return MetadataClients(source, sink, login)
 
 

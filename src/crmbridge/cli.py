@@ -1,13 +1,18 @@
-"""The ``crmbridge`` command: run, sync, demo, rejects, validate, status, config, sandbox.
+"""The ``crmbridge`` command: run, sync, demo, rejects, flagged, whatif, validate, mappings,
+status, state, config, sandbox.
 
-Exit codes: 0 done; 1 a pass stopped early (budget, outage: the cursor is kept); 2 a setting or
-mapping file is wrong (each problem printed with its location and a hint), or no state store
-where the settings point (``crmbridge state init`` makes one; ``sync`` and ``run`` never do);
-3 a fatal API error (credentials refused); 4 one pass (`sync --once`) crashed on an unexpected
-error, a bug (the cursor is kept; the log has the traceback). `run` never exits on a crashed
-pass: it retries. 5 the state store is unusable (read-only, a directory, not a database,
-truncated or corrupted, a PostgreSQL server that refuses the connection): the message names it
-and says what to do; neither `run` nor `sync` retries it.
+Exit codes: 0 done; 1 a pass stopped early (budget, outage, the state store lost mid-pass, a
+stop request, a refusal other than of credentials such as TLS trust or API_DISABLED_FOR_ORG:
+the cursor is kept), or HubSpot/Salesforce could not be used at start, by ``validate`` or by
+``mappings init`` for any reason but refused credentials; 2 a setting or mapping file is wrong
+(each problem printed with its location and a hint), no state store where the settings point
+(``crmbridge state init`` makes one; ``sync`` and ``run`` never do), or (``whatif``) no
+Salesforce describe kept in the store yet; 3 credentials refused (only
+that); 4 one pass (``sync --once``) crashed on an unexpected error, a bug (the cursor is kept;
+the log has the traceback); ``run`` never exits on a crashed pass: it retries; 5 the state store
+is unusable (read-only, a directory, not a database, truncated or corrupted, a PostgreSQL server
+that refuses the connection): the message names it and says what to do; neither ``run`` nor
+``sync`` retries it.
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import structlog
 
 from crmbridge import reports
-from crmbridge.bootstrap import build_app, load_config
+from crmbridge.bootstrap import build_app, check_against_salesforce, load_config
 from crmbridge.daemon import (
     EXIT_CONFIG,
     EXIT_FATAL,
@@ -34,24 +39,41 @@ from crmbridge.daemon import (
     run_loop,
 )
 from crmbridge.errors import (
+    AuthenticationError,
     ConfigError,
     ConfigProblem,
     FatalApiError,
     Location,
+    RequestRejectedError,
     RetryableApiError,
     StateStoreError,
     StateStoreMissingError,
 )
 from crmbridge.logs import configure_logging
 from crmbridge.ports import RejectFilter, StateStore
+from crmbridge.redaction import redact, register_secret
 from crmbridge.settings import Settings, load_settings
 from crmbridge.state import open_store, schema_revisions
+from crmbridge.text import visible
 
 log = structlog.get_logger(__name__)
 
 #: A what-if judges in parallel from this many contacts up, with at most this many processes.
 WHATIF_PARALLEL_FROM = 20_000
 WHATIF_MAX_JOBS = 4
+
+
+def _say(line: str) -> None:
+    """One line on stderr: escaped (it may quote a file or a remote answer), secrets masked."""
+    click.echo(visible(redact(line)), err=True)
+
+
+def _settings(**overrides: Any) -> Settings:
+    """The settings, their secrets registered for masking in every output."""
+    settings = load_settings(**overrides)
+    for secret in settings.secret_values():
+        register_secret(secret)
+    return settings
 
 
 @contextmanager
@@ -61,21 +83,40 @@ def _config_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        click.echo(f"crmbridge: configuration error ({len(exc.problems)} problem(s))", err=True)
+        _say(f"crmbridge: configuration error ({len(exc.problems)} problem(s))")
         for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
+            _say(f"  {problem.location}: {problem.message}")
+            if problem.hint:
+                _say(f"    hint: {problem.hint}")
         raise SystemExit(EXIT_CONFIG) from None
     except StateStoreError as exc:
-        click.echo(f"crmbridge: state store unusable\n  {exc}", err=True)
+        _say("crmbridge: state store unusable")
+        _say(f"  state store {exc.location}: {exc.problem}")
+        _say(f"    hint: {exc.hint}")
         raise SystemExit(EXIT_STATE_STORE) from None
 
 
-def _settings(**overrides: Any) -> Settings:
-    with _config_errors():
-        return load_settings(**overrides)
+class CommandGroup(click.Group):
+    """The command group: a ConfigError raised anywhere in any command exits 2 with its
+    locations and hints, an unusable state store exits 5 naming it, never as a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _config_errors():
+            return super().invoke(ctx)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+_API_ERRORS = (FatalApiError, RetryableApiError, RequestRejectedError)
+
+
+def _exit_on_api_error(what: str, exc: Exception) -> NoReturn:
+    """Print why a remote call failed; exit 3 when credentials were refused, else 1."""
+    _say(f"crmbridge: {what}: {exc}")
+    raise SystemExit(
+        EXIT_FATAL if isinstance(exc, AuthenticationError) else EXIT_STOPPED_EARLY
+    ) from None
+
+
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="crmbridge")
 def main() -> None:
     """Move qualified leads from HubSpot to Salesforce; log every reject with its reasons."""
@@ -87,14 +128,11 @@ def _run(once: bool, *, dry_run: bool = False) -> None:
     configure_logging(settings.log_format, settings.log_level)
     stop = threading.Event()
     install_signal_handlers(stop)
-    with _config_errors(), _logged_store_errors():
+    with _logged_store_errors():
         try:
             app = build_app(settings, stop=stop, dry_run=dry_run)
-        except (FatalApiError, RetryableApiError) as exc:
-            click.echo(f"crmbridge: cannot start: {exc}", err=True)
-            raise SystemExit(
-                EXIT_FATAL if isinstance(exc, FatalApiError) else EXIT_STOPPED_EARLY
-            ) from None
+        except _API_ERRORS as exc:
+            _exit_on_api_error("cannot start", exc)
         try:
             code = run_loop(
                 app.pipeline,
@@ -102,7 +140,7 @@ def _run(once: bool, *, dry_run: bool = False) -> None:
                 stop=stop,
                 once=once or dry_run,
                 dry_run=dry_run,
-                on_pass=(lambda s: click.echo(reports.summary_text(s)))
+                on_pass=(lambda s: click.echo(redact(reports.summary_text(s))))
                 if once or dry_run
                 else None,
             )
@@ -154,8 +192,7 @@ def demo(contacts: int, state_url: str) -> None:
 
     settings = _settings(state_url=state_url)
     configure_logging("console", "WARNING")
-    with _config_errors():
-        raise SystemExit(run_demo(settings, contacts=contacts, echo=click.echo))
+    raise SystemExit(run_demo(settings, contacts=contacts, echo=click.echo))
 
 
 # -- the reject log -----------------------------------------------------------------------------
@@ -180,8 +217,7 @@ def _store_settings(state_url: str | None) -> Settings:
 def _open_store(state_url: str | None) -> StateStore:
     """The existing state store, for the read-only commands."""
     settings = _store_settings(state_url)
-    with _config_errors():
-        return open_store(settings.state_url, read_only=True)
+    return open_store(settings.state_url, read_only=True)
 
 
 @rejects.command("list")
@@ -196,8 +232,12 @@ def _open_store(state_url: str | None) -> StateStore:
 )
 @click.option("--contact", "contact_id", help="Only this HubSpot contact id.")
 @click.option("--rule-version", help="Only decisions made under this rule-set version.")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--offset", default=0)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Rows to show."
+)
+@click.option(
+    "--offset", type=click.IntRange(min=0), default=0, help="Rows to skip (newest first)."
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def rejects_list(
     *,
@@ -257,17 +297,37 @@ def rejects_show(state_url: str | None, reject_id: int, fmt: str) -> None:
 # -- admin helpers ------------------------------------------------------------------------------
 @main.command()
 @click.option("--mappings-dir", type=click.Path(path_type=Path), default=None)
-def validate(mappings_dir: Path | None) -> None:
-    """Check the files under mappings/ and print every problem with file:line and a hint."""
+@click.option(
+    "--files-only",
+    is_flag=True,
+    help="Check the files alone, not against Salesforce's describe.",
+)
+def validate(mappings_dir: Path | None, files_only: bool) -> None:
+    """Check the files under mappings/ (and, when Salesforce's settings are there, the map
+    against Salesforce's live describe); print every problem with file:line and a hint.
+
+    Exit 2 for a problem; 3 when Salesforce refuses the credentials; 1 when it cannot be
+    reached (the files themselves are then fine)."""
     settings = _settings()
     directory = mappings_dir or settings.mappings_dir
-    with _config_errors():
-        config = load_config(directory)
+    config = load_config(directory)
     click.echo(
         f"{directory}: OK — {len(config.mapping.source_properties)} HubSpot properties mapped "
         f"onto {config.mapping.target_object}; rule set {config.rules.name!r} "
         f"version {config.rules.version}"
     )
+    if files_only:
+        click.echo("only the files were checked (--files-only)")
+        return
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    try:
+        checked = check_against_salesforce(settings, config, stop=stop)
+    except _API_ERRORS as exc:
+        _exit_on_api_error(
+            "the files are fine, but the map could not be checked against Salesforce", exc
+        )
+    click.echo(checked)
 
 
 @main.command()
@@ -287,7 +347,13 @@ def validate(mappings_dir: Path | None) -> None:
     help="The proposed field and stage map (default: CRMBRIDGE_MAPPINGS_DIR).",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.option("--limit", default=50, show_default=True, help="Flipped contacts the table lists.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Flipped contacts the table lists.",
+)
 @click.option(
     "--jobs",
     type=click.IntRange(min=1),
@@ -312,36 +378,34 @@ def whatif(
     if rules_file is None and mappings_dir is None:
         raise click.UsageError("give the proposal: --rules FILE and/or --mappings DIR")
     settings = _store_settings(state_url)
-    with _config_errors():
-        config = load_config(mappings_dir or settings.mappings_dir, rules_file=rules_file)
+    config = load_config(mappings_dir or settings.mappings_dir, rules_file=rules_file)
     store = _open_store(state_url)
     try:
-        with _config_errors():
-            stored = store.latest_schema(config.mapping.target_object)
-            if stored is None:
-                raise ConfigError(
-                    ConfigProblem(
-                        Location(store.identity().url),
-                        f"the state store holds no Salesforce describe of "
-                        f"{config.mapping.target_object} yet",
-                        hint="run one pass first (`crmbridge sync --once`): every pass keeps it",
-                    )
+        stored = store.latest_schema(config.mapping.target_object)
+        if stored is None:
+            raise ConfigError(
+                ConfigProblem(
+                    Location(store.identity().url),
+                    f"the state store holds no Salesforce describe of "
+                    f"{config.mapping.target_object} yet",
+                    hint="run one pass first (`crmbridge sync --once`): every pass keeps it",
                 )
-            problems = config.check_schema(stored.schema)
-            if problems:
-                raise ConfigError(problems)
-            identity = store.identity()
-            contacts = sum(store.outcome_counts().values())
-            workers = jobs or min(os.cpu_count() or 1, WHATIF_MAX_JOBS)
-            result = replay_store(
-                store,
-                config,
-                stored.schema,
-                address=StoreAddress(settings.state_url, identity.pipeline),
-                # Starting the processes costs about a second: worth it on a large store only.
-                workers=workers if contacts >= WHATIF_PARALLEL_FROM else 1,
-                describe_fetched_at=stored.fetched_at,
             )
+        problems = config.check_schema(stored.schema)
+        if problems:
+            raise ConfigError(problems)
+        identity = store.identity()
+        contacts = sum(store.outcome_counts().values())
+        workers = jobs or min(os.cpu_count() or 1, WHATIF_MAX_JOBS)
+        result = replay_store(
+            store,
+            config,
+            stored.schema,
+            address=StoreAddress(settings.state_url, identity.pipeline),
+            # Starting the processes costs about a second: worth it on a large store only.
+            workers=workers if contacts >= WHATIF_PARALLEL_FROM else 1,
+            describe_fetched_at=stored.fetched_at,
+        )
     finally:
         store.close()
     if fmt == "json":
@@ -352,8 +416,12 @@ def whatif(
 
 @main.command()
 @_state_option
-@click.option("--limit", default=50, show_default=True)
-@click.option("--offset", default=0)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Rows to show."
+)
+@click.option(
+    "--offset", type=click.IntRange(min=0), default=0, help="Rows to skip (newest first)."
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def flagged(state_url: str | None, limit: int, offset: int, fmt: str) -> None:
     """Leads synced with a placeholder or without a bad value (fields.yaml `incomplete`),
@@ -411,28 +479,25 @@ def mappings_init(out: Path, force: bool) -> None:
     names = ("fields.yaml", "stages.yaml", "qualification.yaml")
     taken = [out / name for name in names if (out / name).exists()]
     if taken and not force:
-        with _config_errors():
-            raise ConfigError(
-                [
-                    ConfigProblem(Location(str(path)), "already exists", hint="use --force")
-                    for path in taken
-                ]
-            )
+        raise ConfigError(
+            [
+                ConfigProblem(Location(str(path)), "already exists", hint="use --force")
+                for path in taken
+            ]
+        )
     settings = _settings()
     configure_logging(settings.log_format, "WARNING")
-    with _config_errors():
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    try:
+        clients = metadata_clients(settings, stop=stop)
         try:
-            clients = metadata_clients(settings)
-            try:
-                schema = clients.sink.describe()
-                props = clients.source.contact_properties()
-            finally:
-                clients.close()
-        except (FatalApiError, RetryableApiError) as exc:
-            click.echo(f"crmbridge: cannot read the metadata: {exc}", err=True)
-            raise SystemExit(
-                EXIT_FATAL if isinstance(exc, FatalApiError) else EXIT_STOPPED_EARLY
-            ) from None
+            schema = clients.sink.describe()
+            props = clients.source.contact_properties()
+        finally:
+            clients.close()
+    except _API_ERRORS as exc:
+        _exit_on_api_error("cannot read the metadata", exc)
     starter = starter_map(schema, props)
     out.mkdir(parents=True, exist_ok=True)
     files = {"fields.yaml": starter.fields, "qualification.yaml": starter.qualification}
@@ -470,18 +535,17 @@ def state() -> None:
 def state_init(state_url: str | None) -> None:
     """Create a new state store where CRMBRIDGE_STATE_URL points (sync and run never do)."""
     settings = _store_settings(state_url)
-    with _config_errors():
-        try:
-            store = open_store(settings.state_url)
-            verb = "A state store already exists; nothing changed."
-        except StateStoreMissingError:
-            store = open_store(settings.state_url, create=True)
-            verb = "Created a new state store."
-        try:
-            click.echo(verb)
-            click.echo(reports.identity_text(store.identity()))
-        finally:
-            store.close()
+    try:
+        store = open_store(settings.state_url)
+        verb = "A state store already exists; nothing changed."
+    except StateStoreMissingError:
+        store = open_store(settings.state_url, create=True)
+        verb = "Created a new state store."
+    try:
+        click.echo(verb)
+        click.echo(reports.identity_text(store.identity()))
+    finally:
+        store.close()
 
 
 @state.command("upgrade")
@@ -489,9 +553,8 @@ def state_init(state_url: str | None) -> None:
 def state_upgrade(state_url: str | None) -> None:
     """Apply pending schema migrations (every command does on start; this does only that)."""
     settings = _store_settings(state_url)
-    with _config_errors():
-        open_store(settings.state_url).close()
-        current, head = schema_revisions(settings.state_url)
+    open_store(settings.state_url).close()
+    current, head = schema_revisions(settings.state_url)
     click.echo(f"schema revision {current} (newest known: {head})")
 
 
@@ -500,8 +563,7 @@ def state_upgrade(state_url: str | None) -> None:
 def state_current(state_url: str | None) -> None:
     """Print the store's schema revision and the newest this crmbridge knows; migrate nothing."""
     settings = _store_settings(state_url)
-    with _config_errors():
-        current, head = schema_revisions(settings.state_url)
+    current, head = schema_revisions(settings.state_url)
     shown = current or "none (empty, or from before schema revisions: opening it upgrades it)"
     click.echo(f"schema revision {shown} (newest known: {head})")
 

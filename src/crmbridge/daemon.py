@@ -8,6 +8,13 @@ get here) is logged with its traceback and retried with a doubling backoff cappe
 ``CRASH_BACKOFF_MAX_S``, for ever: the cursor stays where the last committed page left it, and
 an exit would only hand the same retry to systemd. One pass (``sync --once``) that crashes
 exits ``EXIT_CRASHED`` (4), never 3, which means refused credentials and nothing else.
+
+A pass that HubSpot or Salesforce refused for a reason other than credentials (TLS trust, the
+API disabled for the org, missing scopes: ``PassSummary.blocked``) needs a person too, but the
+fix is usually made on the other side (a permission granted, a scope added) with nothing to
+change here. The daemon therefore keeps trying, with the same backoff as a crashed pass (never
+more often than ``poll_interval_s``), and resumes by itself once the fix is made; one pass
+exits ``EXIT_STOPPED_EARLY`` (1), as the same refusal does at start.
 """
 
 from __future__ import annotations
@@ -23,9 +30,9 @@ from crmbridge.errors import ConfigError, StateStoreError
 from crmbridge.model import PassSummary
 from crmbridge.pipeline import SyncPipeline
 
-#: The wait before retrying a crashed pass doubles from this …
+#: The wait before retrying a crashed (or blocked) pass doubles from this …
 CRASH_BACKOFF_BASE_S = 30.0
-#: … up to this, for as long as passes keep crashing.
+#: … up to this, for as long as passes keep crashing (or being refused).
 CRASH_BACKOFF_MAX_S = 900.0
 
 EXIT_OK = 0
@@ -73,7 +80,7 @@ def run_loop(
     act on either); every other exception of a pass
     is logged and the pass retried (the daemon) or reported as ``EXIT_CRASHED`` (once)."""
     wait = wait or stop.wait
-    crashes = 0
+    crashes = blocked = 0
     while True:
         pause_s = poll_interval_s
         try:
@@ -93,17 +100,22 @@ def run_loop(
             log.info("pass_finished", **summary_fields(summary))
             if on_pass is not None:
                 on_pass(summary)
-            if summary.fatal:
+            if summary.credentials_refused:
                 return EXIT_FATAL
             if once:
                 return EXIT_STOPPED_EARLY if summary.stopped_early else EXIT_OK
+            blocked = blocked + 1 if summary.blocked else 0
+            if blocked:
+                pause_s = max(poll_interval_s, crash_backoff_s(blocked))
+                log.warning("pass_blocked", consecutive=blocked, retry_in_s=pause_s)
         if stop.is_set() or wait(pause_s):
             log.info("stop_requested")
             return EXIT_OK
 
 
 def crash_backoff_s(crashes: int) -> float:
-    """The wait before retrying after ``crashes`` consecutive crashed passes (30 s … 15 min)."""
+    """The wait before retrying after ``crashes`` consecutive crashed (or blocked) passes
+    (30 s … 15 min)."""
     doublings = min(crashes - 1, 32)  # beyond the cap already; keeps the float finite
     return min(CRASH_BACKOFF_MAX_S, CRASH_BACKOFF_BASE_S * float(2**doublings))
 
@@ -122,5 +134,7 @@ def summary_fields(summary: PassSummary) -> dict[str, object]:
         "salesforce_calls": summary.salesforce_calls,
         "stopped_early": summary.stopped_early,
         "interrupted": summary.interrupted,
+        "credentials_refused": summary.credentials_refused,
+        "blocked": summary.blocked,
         "dry_run": summary.dry_run,
     }

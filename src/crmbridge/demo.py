@@ -19,6 +19,7 @@ from crmbridge.ports import RejectFilter, StateStore
 from crmbridge.sandbox.runtime import Sandbox
 from crmbridge.settings import Settings
 from crmbridge.state import open_store, sqlite_path
+from crmbridge.text import visible
 
 #: The demo edits contacts and syncs again at once, so its safety margin is short.
 DEMO_INDEX_LAG_S = 1.0
@@ -135,7 +136,7 @@ def _edit_some_contacts(box: Sandbox, store: StateStore, echo: Echo) -> list[str
             box.hubspot.portal.update_contact(decision.contact_id, dict(QUALIFYING_EDIT))
             echo(
                 f"\nEdited contact {decision.contact_id} in HubSpot (was rejected: "
-                f"{decision.reasons[0].message}); it now meets every criterion."
+                f"{visible(decision.reasons[0].message)}); it now meets every criterion."
             )
             edited.append(decision.contact_id)
             break

@@ -12,6 +12,8 @@
     │   └── BudgetExhaustedError    a daily API budget is spent (resume when it recovers)
     ├── RetryableApiError           transient: 429, 5xx, lock, lost connection (retried)
     │   ├── RateLimitedError        429 / Salesforce concurrent-limit: honours ``retry_after_s``
+    │   ├── CallInterruptedError    a stop request ended retrying or abandoned a call in flight:
+    │   │                           the pass stops with its cursor kept (never retried)
     │   └── StateStoreUnavailableError  the store went away mid-pass (PostgreSQL restarting,
     │                               SQLite locked past its timeout): the pass stops early
     ├── SessionExpiredError         Salesforce INVALID_SESSION_ID: re-authenticate once, replay
@@ -111,6 +113,11 @@ class RetryableApiError(CrmBridgeError):
 
 class RateLimitedError(RetryableApiError):
     """The remote system asked us to slow down (HTTP 429 or a concurrency limit)."""
+
+
+class CallInterruptedError(RetryableApiError):
+    """A stop request cut a retry wait short, or abandoned a call that had no answer within
+    the stop grace. The pass stops with its cursor kept; the next pass repeats the call."""
 
 
 class SessionExpiredError(CrmBridgeError):

@@ -49,6 +49,7 @@ from crmbridge.model import (
     StageMove,
 )
 from crmbridge.ports import LedgerEntry
+from crmbridge.redaction import redact
 from crmbridge.text import clean_text
 
 __all__ = [
@@ -87,8 +88,13 @@ def payload_hash(fields: Mapping[str, object]) -> str:
 
 
 def internal_reason(exc: BaseException) -> Reason:
-    """The reject reason for an unexpected exception: its type and (cleaned, capped) message."""
-    message = clean_text(f"internal error: {type(exc).__name__}: {exc}")
+    """The reject reason for an unexpected exception: its type and message, cleaned, every
+    registered secret masked, and capped.
+
+    The message of an exception nobody planned for may quote anything in reach, a token or an
+    ``Authorization`` header included, and this reason is stored and printed by ``rejects``:
+    it is masked before the cut, so a secret cannot be cut in half and slip past the mask."""
+    message = redact(clean_text(f"internal error: {type(exc).__name__}: {exc}"))
     if len(message) > INTERNAL_MESSAGE_MAX_CHARS:
         message = message[: INTERNAL_MESSAGE_MAX_CHARS - 1] + "…"
     return Reason(criterion=INTERNAL, message=message, code=INTERNAL_CODE)

@@ -409,8 +409,13 @@ class PassSummary:
     hubspot_calls: int = 0
     salesforce_calls: int = 0
     stopped_early: str | None = None
-    #: True when the pass stopped for a reason a new pass cannot fix (bad credentials).
-    fatal: bool = False
+    #: True when the pass stopped because credentials were refused (exit code 3).
+    credentials_refused: bool = False
+    #: True when HubSpot or Salesforce refused for a reason only a person can fix, other than
+    #: credentials: TLS trust, the API disabled for the org, missing scopes, storage full. The
+    #: fix is often made outside crmbridge, so ``run`` keeps trying with a backoff and
+    #: ``sync --once`` exits 1, as at start.
+    blocked: bool = False
     #: True when a stop was requested (SIGTERM/SIGINT) and the pass ended after a page.
     interrupted: bool = False
     #: True for a dry run: the counts say what a pass would do; nothing was written.

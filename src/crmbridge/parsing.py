@@ -1,7 +1,8 @@
 """Value parsers shared by the field map and the qualification rules.
 
-HubSpot sends every property as a string and people type numbers their own way (api-contracts
-trap 4): ``"$75,000"``, ``"75000.50"``, ``"50k"``, ``"1.2m"``, but also ``"TBD"``, ``"ASAP"``,
+HubSpot sends every property as a string and people type numbers their own way
+(docs/traps.md#trap-4): ``"$75,000"``, ``"75000.50"``, ``"50k"``, ``"1.2m"``, but also ``"TBD"``,
+``"ASAP"``,
 ``"Q3"``. Each parser returns the value, or a :class:`ParseFailure` carrying a sentence for the
 reject log. Contract: a parser never raises, whatever the input (a failure is data, not an
 exception), and never yields NaN or infinity.

@@ -7,8 +7,11 @@ Contract of a pass:
 - A page's decisions and the cursor after it are committed in one transaction, and only after
   every contact of the page has its outcome (trap 19). A crash repeats at most one page, and the
   external-id upsert makes the repeat harmless.
-- A fatal error (authentication, a spent budget, an outage that outlasts the retry budget)
-  stops the pass before the page's commit: the cursor stays, the next pass resumes there.
+- A fatal error (refused credentials, a spent budget, another refusal only a person can fix
+  such as TLS trust or an API disabled for the org, an outage that outlasts the retry budget)
+  stops the pass before the page's commit: the cursor stays, the next pass resumes there. The
+  summary tells them apart: ``credentials_refused`` (exit 3) and ``blocked`` (the daemon keeps
+  trying with a backoff) from the rest.
 - Bad data never raises: it becomes a reject with its reason.
 - One contact never stops a page: any unexpected exception while judging or mapping it, or
   from the sink for the row it is in (found by splitting the batch like a refused request),
@@ -29,6 +32,7 @@ import structlog
 
 from crmbridge.configuration import Configuration
 from crmbridge.errors import (
+    AuthenticationError,
     BudgetExhaustedError,
     ConfigError,
     CrmBridgeError,
@@ -233,9 +237,19 @@ class SyncPipeline:
 
     @staticmethod
     def _stopped(summary: PassSummary, exc: CrmBridgeError) -> None:
+        """Record why a pass stopped early: refused credentials (exit 3), a refusal only a
+        person can fix (``blocked``: the daemon keeps trying) or an outage or spent budget."""
         summary.stopped_early = f"{type(exc).__name__}: {exc}"
-        summary.fatal = isinstance(exc, FatalApiError) and not isinstance(exc, BudgetExhaustedError)
-        log.error("pass_stopped", error=summary.stopped_early, fatal=summary.fatal)
+        summary.credentials_refused = isinstance(exc, AuthenticationError)
+        summary.blocked = isinstance(exc, FatalApiError) and not isinstance(
+            exc, AuthenticationError | BudgetExhaustedError
+        )
+        log.error(
+            "pass_stopped",
+            error=summary.stopped_early,
+            credentials_refused=summary.credentials_refused,
+            blocked=summary.blocked,
+        )
 
     def _schema_for_pass(self, *, dry_run: bool) -> ObjectSchema:
         """The describe (fetched at most once an hour), checked against the configuration,

@@ -1,4 +1,8 @@
-"""Text and JSON renderings of summaries and reject records, as people read them."""
+"""Text and JSON renderings of summaries and reject records, as people read them.
+
+Text output escapes every control character of outside text (``text.visible``): a HubSpot
+value or a Salesforce message must not clear the screen or break a table. JSON output is exact.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 from crmbridge.model import Decision, PassSummary
 from crmbridge.pipeline import STREAM
 from crmbridge.ports import DecisionRecord, RejectFilter, RejectRecord, StateStore, StoreIdentity
-from crmbridge.text import for_terminal
+from crmbridge.text import visible
 
 
 def _ms_to_iso(ms: int) -> str:
@@ -33,7 +37,7 @@ def summary_text(summary: PassSummary, *, elapsed_s: float | None = None) -> str
     lines = [title + (f" ({elapsed_s:.1f} s)" if elapsed_s is not None else "")]
     lines += [f"  {label:<26}{value:>7}" for label, value in rows]
     for reason, count in sorted(summary.rejected_by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
-        lines.append(f"    {reason:<24}{count:>7}")
+        lines.append(f"    {visible(reason):<24}{count:>7}")
     if summary.flagged:
         lines.append(f"  {'synced with flags':<26}{summary.flagged:>7}  (`crmbridge flagged`)")
     lines.append(f"  {'failed (parked for retry)':<26}{summary.parked:>7}")
@@ -47,15 +51,20 @@ def summary_text(summary: PassSummary, *, elapsed_s: float | None = None) -> str
     if summary.interrupted:
         lines.append("  INTERRUPTED: stop requested; the pass ended after a committed page")
     if summary.stopped_early:
-        lines.append(f"  STOPPED EARLY: {summary.stopped_early}")
+        lines.append(f"  STOPPED EARLY: {visible(summary.stopped_early)}")
+    if summary.blocked:
+        lines.append("  a person must fix this; `crmbridge run` keeps trying, with a backoff")
     return "\n".join(lines)
 
 
-def _truncate(text: str, width: int) -> str:
+def _cell(text: str, width: int) -> str:
+    """``text`` escaped (a table cell never holds a control character), cut to ``width``."""
+    text = visible(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def rejects_table(records: list[RejectRecord], *, total: int, offset: int) -> str:
+    """`rejects list`: one line per reject, cells escaped and cut to their column."""
     if not records:
         return "No rejects match."
     header = f"{'ID':>6}  {'CONTACT':<10} {'EMAIL':<30} {'WHEN (UTC)':<20} {'RULES':<20} REASONS"
@@ -64,9 +73,9 @@ def rejects_table(records: list[RejectRecord], *, total: int, offset: int) -> st
         d = record.decision
         reasons = "; ".join(r.message for r in d.reasons)
         lines.append(
-            f"{record.id:>6}  {d.contact_id:<10} {_truncate(d.email or '-', 30):<30} "
-            f"{record.decided_at[:19].replace('T', ' '):<20} "
-            f"{_truncate(d.rule_set_version, 20):<20} {_truncate(reasons, 100)}"
+            f"{record.id:>6}  {_cell(d.contact_id, 10):<10} {_cell(d.email or '-', 30):<30} "
+            f"{_cell(record.decided_at[:19].replace('T', ' '), 20):<20} "
+            f"{_cell(d.rule_set_version, 20):<20} {_cell(reasons, 100)}"
         )
     shown_to = offset + len(records)
     lines.append(f"\n{offset + 1}-{shown_to} of {total}. `crmbridge rejects show ID` for details.")
@@ -74,6 +83,7 @@ def rejects_table(records: list[RejectRecord], *, total: int, offset: int) -> st
 
 
 def reject_text(record: RejectRecord) -> str:
+    """`rejects show`: one reject in full, every outside text escaped."""
     d = record.decision
     lines = [
         f"Reject {record.id}",
@@ -101,11 +111,12 @@ def reject_text(record: RejectRecord) -> str:
             lines.append(f"    {'pass' if criterion.passed else 'FAIL'}  {text}")
     lines.append("  inputs (HubSpot properties read):")
     for key, value in sorted(d.inputs.items()):
-        lines.append(f"    {key}: {value!r}")
-    return "\n".join(lines)
+        lines.append(f"    {key}: " + ("(empty)" if value is None else f'"{value}"'))
+    return "\n".join(visible(line) for line in lines)
 
 
 def reject_json(record: RejectRecord) -> dict[str, Any]:
+    """One reject as JSON-ready data, every value exact (the encoder escapes controls)."""
     d = record.decision
     return {
         "id": record.id,
@@ -125,16 +136,17 @@ def reject_json(record: RejectRecord) -> dict[str, Any]:
 
 
 def _grade_lines(d: Decision) -> list[str]:
-    """Tier, score, stage move and flags of a decision, when it has them."""
+    """Tier, score, stage move and flags of a decision, when it has them (raw: the caller
+    escapes each line)."""
     lines = []
     if d.tier is not None or d.score is not None:
         score = f" (score {d.score})" if d.score is not None else ""
-        lines.append(f"  tier              {for_terminal(d.tier or '-')}{score}")
+        lines.append(f"  tier              {d.tier or '-'}{score}")
     if d.transition is not None:
-        lines.append(f"  stage             {for_terminal(d.transition.text())}")
+        lines.append(f"  stage             {d.transition.text()}")
     if d.flags:
         lines.append("  flags (synced anyway, for a reviewer to fix):")
-        lines += [f"    - {for_terminal(f.message)}  [{f.code}, {f.action.value}]" for f in d.flags]
+        lines += [f"    - {f.message}  [{f.code}, {f.action.value}]" for f in d.flags]
     return lines
 
 
@@ -157,10 +169,9 @@ def flagged_table(records: list[DecisionRecord], *, total: int, offset: int) -> 
         d = record.decision
         flags = "; ".join(f"{f.message} [{f.action.value}]" for f in d.flags)
         lines.append(
-            f"{record.id:>6}  {for_terminal(d.contact_id):<10} "
-            f"{_truncate(for_terminal(d.email or '-'), 30):<30} "
-            f"{record.decided_at[:19].replace('T', ' '):<20} "
-            f"{_truncate(for_terminal(flags), 120)}"
+            f"{record.id:>6}  {_cell(d.contact_id, 10):<10} {_cell(d.email or '-', 30):<30} "
+            f"{_cell(record.decided_at[:19].replace('T', ' '), 20):<20} "
+            f"{_cell(flags, 120)}"
         )
     lines.append(f"\n{offset + 1}-{offset + len(records)} of {total}.")
     return "\n".join(lines)
@@ -180,7 +191,8 @@ def flagged_json(record: DecisionRecord) -> dict[str, Any]:
 
 
 def identity_text(identity: StoreIdentity) -> str:
-    """Which state store this is: where it is, its id, when and where it was made."""
+    """Which state store this is: where it is, its id, when and where it was made (escaped:
+    a path or URL may hold any character)."""
     lines = [
         f"state store       {identity.url}",
         f"store id          {identity.store_id} (pipeline {identity.pipeline})",
@@ -188,22 +200,21 @@ def identity_text(identity: StoreIdentity) -> str:
     ]
     if identity.moved:
         lines.append("                  (made elsewhere: moved, copied or restored since)")
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)
 
 
 def status_text(store: StateStore) -> str:
+    """`status`: which store, cursor, ledger counts, open rejects and parked leads."""
     cursor = store.get_cursor(STREAM)
     counts = store.outcome_counts()
     open_rejects = store.count_rejects(RejectFilter())
     at = _ms_to_iso(cursor.modified_at_ms) if cursor.modified_at_ms else "not started"
-    return "\n".join(
-        [
-            identity_text(store.identity()),
-            f"cursor            {at} (last id {cursor.last_id})",
-            f"leads synced      {counts.get('synced', 0)}",
-            f"leads rejected    {counts.get('rejected', 0)} ({open_rejects} open rejects)",
-            f"leads parked      {store.count_parked()} (retried first next pass)",
-            f"leads with flags  {store.count_flagged()} (synced with values to fix: "
-            "`crmbridge flagged`)",
-        ]
-    )
+    lines = [
+        f"cursor            {at} (last id {cursor.last_id})",
+        f"leads synced      {counts.get('synced', 0)}",
+        f"leads rejected    {counts.get('rejected', 0)} ({open_rejects} open rejects)",
+        f"leads parked      {store.count_parked()} (retried first next pass)",
+        f"leads with flags  {store.count_flagged()} "
+        "(synced with values to fix: `crmbridge flagged`)",
+    ]
+    return "\n".join([identity_text(store.identity()), *(visible(line) for line in lines)])

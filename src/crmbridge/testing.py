@@ -122,7 +122,8 @@ class FakeLeadSink:
         return results
 
 
-# -- the reference org's Lead describe (api-contracts.md 4.2 and section 2) ----------------
+# -- the reference org's Lead describe ------------------------------------------------------
+# (docs/salesforce-api.md#describe, docs/settings.md#reference-org)
 INDUSTRIES = (
     "Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications",
     "Construction", "Consulting", "Education", "Electronics", "Energy", "Engineering",
@@ -155,7 +156,8 @@ def picklist(name: str, values: tuple[str, ...], *, required: bool = False) -> F
 
 
 def reference_lead_schema(*replaced: FieldSpec) -> ObjectSchema:
-    """The reference org's Lead describe (api-contracts 4.2 and section 2), with overrides."""
+    """The reference org's Lead describe (docs/salesforce-api.md#describe,
+    docs/settings.md#reference-org), with overrides."""
     fields = [
         FieldSpec("LastName", "string", length=80, nillable=False),
         FieldSpec("FirstName", "string", length=40),

@@ -7,16 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from crmbridge.model import Decision
-from crmbridge.text import for_terminal
+from crmbridge.text import visible
 from crmbridge.whatif import NEWLY_QUALIFIED, NEWLY_REJECTED, Flip, WhatIf
 
 __all__ = ["whatif_json", "whatif_text"]
 
-_shown = for_terminal
-
 
 def _cut(text: str, width: int) -> str:
-    text = _shown(text)
+    text = visible(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -38,7 +36,7 @@ def _breakdown(title: str, rows: Mapping[str, Counter[str]], *, with_replayed: b
 def whatif_text(result: WhatIf, *, limit: int = 50) -> str:
     """The replay's counts, breakdowns and up to ``limit`` flipped contacts, as a table."""
     lines = [
-        f'What-if: rule set "{_shown(result.rule_set)}" version {_shown(result.version)}, '
+        f'What-if: rule set "{visible(result.rule_set)}" version {visible(result.version)}, '
         "replayed over the latest stored decision of every contact (no API call, nothing written)",
         f"  stored decisions read        {result.stored:>8}",
         f"  replayed                     {result.replayed:>8}",
@@ -48,8 +46,8 @@ def whatif_text(result: WhatIf, *, limit: int = 50) -> str:
         for prop, count in sorted(result.not_replayable.items(), key=lambda kv: (-kv[1], kv[0])):
             readers = ", ".join(result.readers.get(prop, [])) or "the proposal"
             lines.append(
-                f'    {count} never read HubSpot property "{_shown(prop)}" (read by '
-                f"{_shown(readers)}); `crmbridge sync --dry-run` judges them live"
+                f'    {count} never read HubSpot property "{visible(prop)}" (read by '
+                f"{visible(readers)}); `crmbridge sync --dry-run` judges them live"
             )
     lines += [
         f"  same verdict                 {result.unchanged:>8}",

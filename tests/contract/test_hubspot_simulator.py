@@ -1,6 +1,6 @@
 """Contract tests: the real hubspot-api-client 12.0.0 against the bundled HubSpot simulator.
 
-Each test pins one behaviour from api-contracts.md section 3 (and the traps of section 5) that
+Each test pins one behaviour from docs/hubspot-api.md (and the traps of docs/traps.md) that
 crmbridge's HubSpot adapter relies on, so a change to the simulator that would let a naive
 connector pass shows up here first.
 """

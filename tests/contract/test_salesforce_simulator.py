@@ -1,7 +1,8 @@
 """Contract tests: the Salesforce simulator driven through the real simple-salesforce 1.12.10.
 
-Every test points the library at the simulator exactly as crmbridge does (api-contracts.md
-section 1): ``instance_url`` + ``session_id`` + a ``requests.Session`` that trusts the throwaway
+Every test points the library at the simulator exactly as crmbridge does
+(docs/settings.md#salesforce-wiring): ``instance_url`` + ``session_id`` + a ``requests.Session``
+that trusts the throwaway
 CA with ``trust_env = False``.
 """
 

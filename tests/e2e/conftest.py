@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from pydantic import SecretStr
 
 from crmbridge.bootstrap import App, build_app
@@ -48,19 +49,27 @@ def set_env_ca_bundles(monkeypatch: pytest.MonkeyPatch, *, present: bool) -> Non
             monkeypatch.delenv(name, raising=False)
 
 
-def write_rsa_key(path: Path) -> bytes:
-    """Write a new RSA private key (PEM) to ``path``; return its public key (PEM)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def write_private_key(
+    path: Path, key: PrivateKeyTypes, *, passphrase: bytes | None = None
+) -> bytes:
+    """Write ``key`` (PEM, PKCS#8, encrypted when a pass phrase is given) to ``path``; return
+    its public key (PEM)."""
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
     path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     )
     return key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+
+
+def write_rsa_key(path: Path) -> bytes:
+    """Write a new RSA private key (PEM) to ``path``; return its public key (PEM)."""
+    return write_private_key(path, rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
 class Clock:

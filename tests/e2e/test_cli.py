@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import selectors
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from crmbridge.sandbox._server import Fault, Response
 from crmbridge.sandbox.runtime import Sandbox
-from crmbridge.state import open_store
 
+from ._cli import REPO, base_env, count_line, crmbridge, run_until_logged, sandbox_env
 from .conftest import write_rsa_key
-
-REPO = Path(__file__).resolve().parents[2]
-TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="module")
@@ -30,48 +23,16 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         yield sandbox
 
 
-def base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBRIDGE_")}
-    env["CRMBRIDGE_MAPPINGS_DIR"] = str(REPO / "mappings")
-    return env
-
-
 @pytest.fixture
 def fresh_env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
     """Settings pointing at the simulators and at a state store that does not exist yet."""
-    box.salesforce.reset()
-    return {
-        **base_env(),
-        **box.environment(),
-        "CRMBRIDGE_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-        "CRMBRIDGE_HUBSPOT__SEARCH_PER_S": "100",
-    }
+    return sandbox_env(box, tmp_path, with_store=False)
 
 
 @pytest.fixture
-def env(fresh_env: dict[str, str]) -> dict[str, str]:
-    """``fresh_env`` with its state store made, as `crmbridge state init` makes it."""
-    open_store(fresh_env["CRMBRIDGE_STATE_URL"], create=True).close()
-    return fresh_env
-
-
-def crmbridge(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crmbridge", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-
-
-def count_line(output: str, label: str) -> int:
-    for line in output.splitlines():
-        if line.strip().startswith(label):
-            return int(line.split()[-1])
-    raise AssertionError(f"no {label!r} line in:\n{output}")
+def env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
+    """Settings pointing at the simulators, the state store made as `state init` makes it."""
+    return sandbox_env(box, tmp_path)
 
 
 def test_sync_once_prints_a_summary_matching_salesforce(
@@ -167,36 +128,75 @@ def test_logs_are_json_and_hold_no_secret(
 def test_run_daemon_exits_cleanly_on_sigterm(env: dict[str, str], tmp_path: Path) -> None:
     """`crmbridge run` finishes its pass, waits, and exits 0 on SIGTERM."""
     env = {**env, "CRMBRIDGE_POLL_INTERVAL_S": "3600"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "crmbridge", "run"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stderr is not None
-        selector = selectors.DefaultSelector()
-        selector.register(process.stderr, selectors.EVENT_READ)
-        deadline = time.monotonic() + TIMEOUT_S
-        seen = ""
-        while "pass_finished" not in seen and time.monotonic() < deadline:
-            if selector.select(timeout=1):
-                seen += process.stderr.readline()
-        selector.close()
-        assert "pass_finished" in seen
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-        rest = process.stderr.read()
-        assert "stop_requested" in rest
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+    _, code, rest = run_until_logged("pass_finished", env=env, cwd=tmp_path)
+    assert code == 0, rest
+    assert "stop_requested" in rest
+
+
+API_DISABLED = Fault(
+    "GET",
+    "/describe$",
+    Response(
+        403,
+        [
+            {
+                "errorCode": "API_DISABLED_FOR_ORG",
+                "message": "API is not enabled for this Organization or Partner",
+            }
+        ],
+    ),
+    times=1000,
+)
+MISSING_SCOPES = Fault(
+    "POST",
+    "/search",
+    Response(
+        403,
+        {
+            "status": "error",
+            "message": "This app hasn't been granted all required scopes to make this call.",
+            "category": "MISSING_SCOPES",
+        },
+    ),
+    times=1000,
+)
+
+
+@pytest.mark.parametrize(
+    ("system", "fault", "shown"),
+    [
+        ("salesforce", API_DISABLED, "API_DISABLED_FOR_ORG"),
+        ("hubspot", MISSING_SCOPES, "MISSING_SCOPES"),
+    ],
+)
+def test_a_refusal_in_a_pass_that_is_not_about_credentials_exits_1(
+    box: Sandbox, env: dict[str, str], tmp_path: Path, system: str, fault: Fault, shown: str
+) -> None:
+    """Salesforce API_DISABLED_FOR_ORG or HubSpot 403 MISSING_SCOPES in a pass ends
+    `sync --once` with exit 1 (not 3: the credentials were accepted) and says a person must
+    fix it."""
+    simulator = box.salesforce if system == "salesforce" else box.hubspot
+    simulator.faults.add(replace(fault))
+    result = crmbridge("sync", "--once", env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert f"STOPPED EARLY: FatalApiError: {system}:" in result.stdout
+    assert shown in result.stdout
+    assert "a person must fix this" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_run_keeps_trying_a_pass_refused_for_other_than_credentials(
+    box: Sandbox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """`run` whose pass Salesforce refuses (API_DISABLED_FOR_ORG) does not exit: it logs
+    `pass_blocked` with its backoff and ends with 0 on SIGTERM."""
+    box.salesforce.faults.add(replace(API_DISABLED))
+    env = {**env, "CRMBRIDGE_POLL_INTERVAL_S": "1"}
+    seen, code, rest = run_until_logged("pass_blocked", env=env, cwd=tmp_path)
+    blocked = [json.loads(line) for line in seen.splitlines() if '"pass_blocked"' in line]
+    assert [(e["consecutive"], e["retry_in_s"]) for e in blocked] == [(1, 30.0)]
+    assert code == 0, rest
+    assert "stop_requested" in rest
 
 
 def test_missing_endpoints_name_the_variables(tmp_path: Path) -> None:
@@ -282,3 +282,17 @@ def test_refused_jwt_login_exits_3_with_salesforce_reason(
     assert "cannot start" in result.stderr
     assert "user hasn't approved this consumer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_proxy_page_instead_of_a_search_result_is_an_outage(
+    box: Sandbox, env: dict[str, str], tmp_path: Path
+) -> None:
+    """HubSpot answering 200 with an HTML page ends the pass as an outage: exit 1, no traceback."""
+    page = Response(200, "<html><body>Gateway error</body></html>", content_type="text/html")
+    box.hubspot.faults.add(Fault("POST", "/search", page, times=2))
+    env = {**env, "CRMBRIDGE_RETRY__MAX_ATTEMPTS": "2", "CRMBRIDGE_RETRY__MAX_WAIT_S": "0.1"}
+    result = crmbridge("sync", "--once", env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "not a search result" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "JSONDecodeError" not in result.stderr

@@ -15,7 +15,7 @@ import pytest
 from crmbridge.sandbox.runtime import Sandbox
 from tests.store.legacy_store import build_legacy_store
 
-from .test_cli import base_env, crmbridge
+from ._cli import base_env, crmbridge
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from crmbridge.errors import ConfigError, FatalApiError
+from crmbridge.errors import ConfigError, FatalApiError, RetryableApiError
 from crmbridge.model import Cursor, SourceContact
 from crmbridge.retry import RetryPolicy
+from crmbridge.sandbox._server import Fault, Response
 from crmbridge.sandbox.hubspot import HubSpotLimits, HubSpotPortal, HubSpotSimulator
 from crmbridge.sandbox.tls import make_local_ca
 from crmbridge.settings import HubSpotSettings, RetrySettings
@@ -207,3 +208,67 @@ def test_hubspot_over_https_trusts_the_configured_ca(
         plain = HubSpotSource(untrusted, never_sleeps)
         with pytest.raises(FatalApiError, match="CERTIFICATE_VERIFY_FAILED"):
             pull_all(plain, Cursor(), clock.ms())
+
+
+PROXY_PAGE = "<html><body><h1>502 Bad Gateway</h1>upstream unavailable</body></html>"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (PROXY_PAGE, "text/html"),
+        ("", "text/html"),
+        (b"\xff\xfe not utf-8", "application/octet-stream"),
+        ("[1, 2]", "application/json"),
+        ('"results"', "application/json"),
+        ('{"results": {"id": "1"}}', "application/json"),
+        ('{"results": [1]}', "application/json"),
+        ('{"results": [{"id": "1", "properties": ["x"]}]}', "application/json"),
+    ],
+)
+def test_search_answer_that_is_not_a_search_result_is_retried(
+    h: Harness, body: str | bytes, content_type: str
+) -> None:
+    """An HTTP 200 that is not a search result (a proxy's page, other JSON) is retried."""
+    h.portal.add_contact({"email": "a@example.com"}, modified_at_ms=h.clock.ms() - 1_000)
+    h.sim.faults.add(Fault("POST", "/search", Response(200, body, content_type=content_type)))
+    source = h.source()
+    found = pull_all(source, Cursor(), h.clock.ms())
+    assert [c.get("email") for c in found] == ["a@example.com"]
+    assert source.calls == 2
+
+
+def test_search_answering_only_proxy_pages_stops_as_an_outage(h: Harness) -> None:
+    """When every answer is a proxy's page, the retry budget ends in a retryable error."""
+    page = Response(200, PROXY_PAGE, content_type="text/html")
+    h.sim.faults.add(Fault("POST", "/search", page, times=10))
+    source = h.source()
+    with pytest.raises(RetryableApiError, match="not a search result") as caught:
+        pull_all(source, Cursor(), h.clock.ms())
+    assert "text/html" in str(caught.value)
+    assert "Bad Gateway" not in str(caught.value)  # the page itself is never quoted
+    assert source.calls == RetrySettings().max_attempts
+
+
+def test_properties_answer_that_is_not_a_property_list_is_retried(h: Harness) -> None:
+    """An HTTP 200 to the properties call that is not a property list (a proxy's page) is
+    retried like a 5xx, and the next proper answer is read."""
+    page = Response(200, PROXY_PAGE, content_type="text/html")
+    h.sim.faults.add(Fault("GET", "/crm/v3/properties/contacts", page))
+    source = h.source()
+    names = {p.name for p in source.contact_properties()}
+    assert {"email", "lastname", "hs_analytics_source"} <= names
+    assert source.calls == 2
+
+
+def test_properties_answering_only_proxy_pages_stops_as_an_outage(h: Harness) -> None:
+    """When every properties answer is a proxy's page, the retry budget ends in a retryable
+    error that names the content type and never quotes the page."""
+    page = Response(200, PROXY_PAGE, content_type="text/html")
+    h.sim.faults.add(Fault("GET", "/crm/v3/properties/contacts", page, times=10))
+    source = h.source()
+    with pytest.raises(RetryableApiError, match="not a property list") as caught:
+        source.contact_properties()
+    assert "text/html" in str(caught.value)
+    assert "Bad Gateway" not in str(caught.value)
+    assert source.calls == RetrySettings().max_attempts

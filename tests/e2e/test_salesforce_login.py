@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from crmbridge.bootstrap import build_app, require_endpoints
-from crmbridge.errors import AuthenticationError, ConfigError
+from crmbridge.errors import AuthenticationError, ConfigError, RetryableApiError
+from crmbridge.sandbox._server import Fault, Response
 from crmbridge.settings import SalesforceSettings, Settings
 
-from .conftest import World, write_rsa_key
+from .conftest import World, write_private_key, write_rsa_key
 
 CONSUMER_KEY = "3MVG9sandbox.consumer.key"
 USER = "integration@acme.example"
@@ -117,3 +120,66 @@ def test_key_file_that_is_not_a_key_is_a_config_error(world: World, tmp_path: Pa
     bogus.write_text("-----BEGIN CERTIFICATE-----\n...\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="CRMBRIDGE_SALESFORCE__PRIVATE_KEY_FILE"):
         build_app(jwt_settings(world, bogus), clock=world.clock.s)
+
+
+def _unparseable(path: Path) -> Path:
+    path.write_text(
+        "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGF0IGFsbA==\n-----END PRIVATE KEY-----\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _encrypted(path: Path) -> Path:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    write_private_key(path, key, passphrase=b"pass phrase")
+    return path
+
+
+def _elliptic(path: Path) -> Path:
+    write_private_key(path, ec.generate_private_key(ec.SECP256R1()))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_unparseable, "holds no readable PEM private key"),
+        (_encrypted, "encrypted"),
+        (_elliptic, "RSA"),
+        (lambda p: p, "no file at"),
+        (lambda p: p.parent, "is a directory"),
+        (lambda p: Path("/etc/hostname/key.pem"), "cannot read"),
+    ],
+)
+def test_unusable_private_key_is_a_config_error(
+    world: World, tmp_path: Path, make: Callable[[Path], Path], message: str
+) -> None:
+    """A key file that cannot sign the assertion stops at start, naming the variable."""
+    key_file = make(tmp_path / "app.key")
+    with pytest.raises(ConfigError) as caught:
+        build_app(jwt_settings(world, key_file), clock=world.clock.s)
+    (problem,) = caught.value.problems
+    assert str(problem.location) == "environment variable CRMBRIDGE_SALESFORCE__PRIVATE_KEY_FILE"
+    assert message in problem.message
+    assert problem.hint
+    assert "bm90IGEga2V5" not in str(caught.value)
+    assert world.salesforce.calls.count() == 0
+
+
+def test_issued_token_that_cannot_go_in_a_header_is_retried_unseen(
+    world: World, key_pair: tuple[Path, bytes]
+) -> None:
+    """A login answer whose token holds a line break is retried, never sent nor quoted."""
+    key_file, public = key_pair
+    world.salesforce.oauth.register(CONSUMER_KEY, public, USER)
+    answer = {
+        "access_token": "00DBROKEN!tok\r\nX-Injected: 1",
+        "instance_url": world.salesforce.url,
+    }
+    world.salesforce.faults.add(Fault("POST", "/oauth2/token", Response(200, answer), times=9))
+    with pytest.raises(RetryableApiError) as caught:
+        build_app(jwt_settings(world, key_file), clock=world.clock.s, sleep=world.slept.append)
+    assert "00DBROKEN" not in str(caught.value)
+    assert world.salesforce.calls.count("POST /services/oauth2/token") == 6  # the retry budget
+    assert world.salesforce.calls.count("GET /sobjects/Lead/describe") == 0

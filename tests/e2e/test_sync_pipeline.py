@@ -294,7 +294,7 @@ def test_daily_budget_stops_the_pass_and_keeps_the_cursor(world: World) -> None:
     first = world.sync()
     assert first.stopped_early is not None
     assert "TotalRequests" in first.stopped_early
-    assert not first.fatal
+    assert not first.credentials_refused
     assert world.lead(contact) is None
     assert world.app.store.get_cursor("hubspot.contacts").modified_at_ms == 0
     second = world.sync()
@@ -344,7 +344,7 @@ def test_bad_hubspot_token_is_fatal(world: World) -> None:
     assert world.app is not None  # built with the token the portal accepts now
     world.hubspot.access_token = "rotated-by-an-admin"
     summary = world.sync()
-    assert summary.fatal
+    assert summary.credentials_refused
     assert "AuthenticationError" in (summary.stopped_early or "")
 
 

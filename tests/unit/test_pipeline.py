@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -11,9 +12,16 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from crmbridge import reports
 from crmbridge.bootstrap import load_config
-from crmbridge.daemon import EXIT_CRASHED, EXIT_FATAL, EXIT_OK, run_loop
-from crmbridge.errors import ConfigError, RetryableApiError
+from crmbridge.daemon import EXIT_CRASHED, EXIT_FATAL, EXIT_OK, EXIT_STOPPED_EARLY, run_loop
+from crmbridge.errors import (
+    AuthenticationError,
+    BudgetExhaustedError,
+    ConfigError,
+    FatalApiError,
+    RetryableApiError,
+)
 from crmbridge.mapping import FieldMapping
 from crmbridge.model import (
     Cursor,
@@ -28,8 +36,14 @@ from crmbridge.model import (
     RejectStage,
     SourceContact,
 )
-from crmbridge.pipeline import PARKED_MAX_ATTEMPTS, STREAM, SyncPipeline
+from crmbridge.pipeline import (
+    INTERNAL_MESSAGE_MAX_CHARS,
+    PARKED_MAX_ATTEMPTS,
+    STREAM,
+    SyncPipeline,
+)
 from crmbridge.ports import Page, RejectFilter
+from crmbridge.redaction import MASK, register_secret
 from crmbridge.rules import RuleSet
 from crmbridge.state.sqlite import SQLiteStateStore
 from crmbridge.testing import FakeLeadSink, FakeLeadSource, reference_lead_schema
@@ -282,6 +296,8 @@ class ExplodingRules(RuleSet):
 class ExplodingMapping(FieldMapping):
     """The shipped map, except that mapping one contact id raises (a bug in a transform)."""
 
+    error: Exception = ZeroDivisionError("division by zero")
+
     def __init__(self, base: FieldMapping, contact_id: str) -> None:
         super().__init__(
             target_object=base.target_object,
@@ -295,7 +311,7 @@ class ExplodingMapping(FieldMapping):
 
     def map_fields(self, contact: SourceContact, schema: ObjectSchema) -> MapResult:
         if contact.id == self.contact_id:
-            raise ZeroDivisionError("division by zero")
+            raise self.error
         return super().map_fields(contact, schema)
 
 
@@ -303,12 +319,13 @@ class ExplodingSink(FakeLeadSink):
     """A fake sink whose client raises an unexpected (non-crmbridge) error for one contact."""
 
     bad_id: str = ""
+    error: Exception = ValueError("Out of range float values are not JSON compliant")
 
     def upsert(self, leads: Sequence[MappedLead]) -> list[PushResult]:
         if any(lead.contact_id == self.bad_id for lead in leads):
             self.calls += 1
             self.batches.append(len(leads))
-            raise ValueError("Out of range float values are not JSON compliant")
+            raise self.error
         return super().upsert(leads)
 
 
@@ -370,6 +387,35 @@ def test_a_sink_error_for_one_row_is_isolated_like_a_refused_request(make: Make)
     )
 
 
+TOKEN = "00Dxx0000001gPL!AQ4AQFakeSessionTokenForInternalErrors"
+
+
+def test_an_internal_error_reason_never_holds_a_secret(make: Make) -> None:
+    """An unexpected exception quoting a registered token (from the map or from the sink) is
+    stored and counted as an internal reject whose reason shows the mask, never the token."""
+    register_secret(TOKEN)
+    h = make([contact(i) for i in range(4)])
+    mapping = ExplodingMapping(h.pipeline.mapping, "1000")
+    mapping.error = ValueError(f"bad header {{'Authorization': 'Bearer {TOKEN}'}}")
+    h.pipeline.mapping = mapping
+    sink = ExplodingSink(reference_lead_schema())
+    sink.bad_id = "1002"
+    # Cut at the reason's length limit, the token would be half-shown if masked after the cut.
+    sink.error = RuntimeError("x" * (INTERNAL_MESSAGE_MAX_CHARS - 60) + TOKEN)
+    h.sink = h.pipeline.sink = sink
+    summary = h.pipeline.run_pass()
+    assert summary.rejected_by_reason == {"internal": 2}
+    records = {r.decision.contact_id: r for r in h.store.rejects(RejectFilter())}
+    [mapped] = records["1000"].decision.reasons
+    assert mapped.message == (
+        f"internal error: ValueError: bad header {{'Authorization': 'Bearer {MASK}'}}"
+    )
+    [pushed] = records["1002"].decision.reasons
+    assert pushed.message.endswith("x" + MASK)
+    for record in records.values():
+        assert TOKEN[:12] not in json.dumps(reports.reject_json(record))
+
+
 def test_crmbridge_errors_from_the_sink_still_stop_the_pass(make: Make) -> None:
     """A retryable outage is not a row's fault: the pass stops and nothing is rejected."""
     h = make([contact(i) for i in range(4)])
@@ -382,3 +428,83 @@ def test_crmbridge_errors_from_the_sink_still_stop_the_pass(make: Make) -> None:
     assert summary.stopped_early is not None
     assert summary.rejected == 0
     assert h.store.get_cursor(STREAM) == Cursor()
+
+
+API_DISABLED = FatalApiError(
+    "salesforce",
+    "API is not enabled for this Organization or Partner",
+    code="API_DISABLED_FOR_ORG",
+)
+
+
+def refuse_pushes(h: Harness, error: Exception, *, passes: int) -> None:
+    """Make the sink raise ``error`` on every push of the next ``passes`` passes."""
+    push = h.sink.upsert
+    left = passes
+
+    def upsert(leads: Sequence[MappedLead]) -> list[PushResult]:
+        nonlocal left
+        if left:
+            left -= 1
+            raise error
+        return push(leads)
+
+    h.sink.upsert = upsert  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    ("error", "credentials_refused", "blocked"),
+    [
+        (AuthenticationError("hubspot", "authentication failed", code="INVALID_AUTH"), True, False),
+        (API_DISABLED, False, True),
+        (FatalApiError("hubspot", "missing scopes", code="MISSING_SCOPES"), False, True),
+        (FatalApiError("salesforce", "TLS verification failed", code="TLS"), False, True),
+        (
+            BudgetExhaustedError("salesforce", "daily API budget", code="RESERVE_REACHED"),
+            False,
+            False,
+        ),
+        (RetryableApiError("salesforce", "connection lost"), False, False),
+    ],
+)
+def test_a_stopped_pass_says_whether_credentials_were_refused(
+    make: Make, error: Exception, credentials_refused: bool, blocked: bool
+) -> None:
+    """Only refused credentials set ``credentials_refused``; another refusal a person must fix
+    is ``blocked``; a spent budget or an outage is neither; the cursor stays in every case."""
+    h = make([contact(i) for i in range(4)])
+    refuse_pushes(h, error, passes=1)
+    summary = h.pipeline.run_pass()
+    assert summary.stopped_early == f"{type(error).__name__}: {error}"
+    assert summary.credentials_refused is credentials_refused
+    assert summary.blocked is blocked
+    assert h.store.get_cursor(STREAM) == Cursor()
+
+
+def test_a_single_pass_refused_for_other_than_credentials_exits_1(make: Make) -> None:
+    """`sync --once` whose pass Salesforce refuses with API_DISABLED_FOR_ORG exits 1, never 3."""
+    h = make([contact(0)])
+    refuse_pushes(h, API_DISABLED, passes=1)
+    code = run_loop(h.pipeline, poll_interval_s=0, stop=h.stop, once=True)
+    assert code == EXIT_STOPPED_EARLY == 1
+    assert h.sink.leads == {}
+
+
+def test_the_daemon_keeps_trying_a_refused_pass_with_backoff_and_resumes(make: Make) -> None:
+    """Refused passes are retried after the crash backoff (never sooner than the poll
+    interval) without exiting; once the refusal is lifted the lead is pushed and the daemon
+    polls at its interval again."""
+    h = make([contact(0)])
+    refuse_pushes(h, API_DISABLED, passes=7)
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return len(waits) > 7  # the stop request arrives during the wait after the good pass
+
+    with capture_logs() as logs:
+        code = run_loop(h.pipeline, poll_interval_s=60, stop=h.stop, wait=wait)
+    assert code == EXIT_OK
+    assert waits == [60, 60, 120, 240, 480, 900, 900, 60]
+    assert [e["consecutive"] for e in logs if e["event"] == "pass_blocked"] == list(range(1, 8))
+    assert list(h.sink.leads) == ["1000"]

@@ -84,5 +84,5 @@ def test_a_store_gone_away_mid_pass_stops_the_pass_early(tmp_path: Path) -> None
     assert summary.stopped_early == (
         "StateStoreUnavailableError: state store: postgresql://crm@db/crm: connection lost"
     )
-    assert not summary.fatal
+    assert not summary.credentials_refused
     assert store.inner.get_cursor("hubspot.contacts").modified_at_ms == 0

@@ -6,7 +6,7 @@
   as a :class:`~crmbridge.model.Reason` (codes ``REQUIRED``, ``PARSE_ERROR``, ``INVALID_EMAIL``,
   ``STRING_TOO_LONG``, ``INVALID_PICKLIST``, ``UNMAPPED_VALUE``, ``NUMBER_OUTSIDE_VALID_RANGE``),
   so Salesforce never sees a record it would refuse for a reason we could know beforehand
-  (api-contracts traps 4, 10, 11, 12).
+  (docs/traps.md: traps 4, 10, 11, 12).
 * Text goes out as :func:`crmbridge.text.clean_text` leaves it: a lone UTF-16 surrogate becomes
   U+FFFD and C0 control characters other than tab, line feed and carriage return are removed,
   so nothing Salesforce receives (or a payload hash reads) lacks a UTF-8 form.

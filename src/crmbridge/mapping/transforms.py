@@ -128,7 +128,7 @@ MAX_DOMAIN_CHARS = 253
 
 def _email(value: str, options: TransformOptions) -> Value | TransformFailure:
     """Normalise (trim, drop ``mailto:`` and ``<>``, lower-case and IDNA-encode the domain) and
-    validate; a non-ASCII local part needs ``allow_international_email`` (api-contracts trap 12)."""
+    validate; a non-ASCII local part needs ``allow_international_email`` (docs/traps.md#trap-12)."""
     text = _MAILTO.sub("", value.strip()).strip()
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1].strip()

@@ -1,6 +1,7 @@
 """HubSpot's error bodies for the simulator, and the exception a route handler raises to answer one.
 
-Holds :func:`error_body` (the 3.7 shape), :func:`rate_limit_body` (the 429 bodies of 3.6), the
+Holds :func:`error_body` (the shape in docs/hubspot-api.md#errors), :func:`rate_limit_body` (the
+429 bodies in docs/hubspot-api.md#429-bodies), the
 documented bodies of injectable statuses, and :class:`ApiError` with its 400 and 404 helpers.
 :mod:`crmbridge.sandbox.hubspot` re-exports the two body builders.
 """
@@ -20,7 +21,7 @@ def correlation_id() -> str:
 
 
 def error_body(message: str, category: str, **extra: Any) -> dict[str, Any]:
-    """HubSpot's error shape (3.7)."""
+    """HubSpot's error shape (docs/hubspot-api.md#errors)."""
     return {
         "status": "error",
         "message": message,
@@ -31,7 +32,8 @@ def error_body(message: str, category: str, **extra: Any) -> dict[str, Any]:
 
 
 def rate_limit_body(policy: str) -> dict[str, Any]:
-    """The 429 body of ``policy`` (3.6): ``TEN_SECONDLY_ROLLING``, ``DAILY`` or ``SECONDLY``."""
+    """The 429 body of ``policy`` (docs/hubspot-api.md#429-bodies): ``TEN_SECONDLY_ROLLING``,
+    ``DAILY`` or ``SECONDLY``."""
     if policy not in RATE_LIMIT_POLICIES:
         raise ValueError(f"unknown rate-limit policy {policy!r}; use one of {RATE_LIMIT_POLICIES}")
     body: dict[str, Any] = {

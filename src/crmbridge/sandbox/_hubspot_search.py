@@ -1,4 +1,5 @@
-"""Search requests for the HubSpot simulator: validation, filtering, ordering (api-contracts 3.3).
+"""Search requests for the HubSpot simulator: validation, filtering, ordering
+(docs/hubspot-api.md#search-filters).
 
 Pure functions over :class:`SearchRow` values. The simulator decides which version of each contact
 the search index can see (index lag, archived records) and hands the rows in; this module turns a

@@ -1,4 +1,5 @@
-"""The Salesforce simulator's OAuth 2.0 JWT bearer token endpoint (api-contracts.md 4.9).
+"""The Salesforce simulator's OAuth 2.0 JWT bearer token endpoint
+(docs/salesforce-api.md#jwt-bearer-login).
 
 ``POST /services/oauth2/token`` with ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer``
 and an RS256 ``assertion``: the signature is checked against the connected app's certificate

@@ -1,6 +1,7 @@
 """The simulated org's Lead schema: field metadata, describe JSON, and value checks.
 
-Two layers of checks mirror where real Salesforce fails a write (api-contracts.md 4.3, 4.6):
+Two layers of checks mirror where real Salesforce fails a write
+(docs/salesforce-api.md#row-and-request-errors):
 
 - ``coerce_record``: deserialisation. An unknown field (``INVALID_FIELD``) or a value of the wrong
   JSON type (``"50k"`` for a currency: ``JSON_PARSER_ERROR``) fails the *whole request* with a
@@ -87,7 +88,8 @@ class SfError:
 
 @dataclass(frozen=True)
 class LeadField:
-    """One field as the org's describe reports it (the attributes of api-contracts.md 4.2)."""
+    """One field as the org's describe reports it (the attributes in
+    docs/salesforce-api.md#describe)."""
 
     name: str
     label: str

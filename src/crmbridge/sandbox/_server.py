@@ -2,7 +2,8 @@
 
 It binds to 127.0.0.1 only, on a free port unless one is given, serves each request on its own
 thread, and offers two test aids every simulator needs: a log of calls (exact API-call counts are
-asserted in tests) and a queue of injected faults.
+asserted in tests) and a queue of injected faults, among them ``HANG``: a request read and never
+answered until the server stops (what a stuck upstream behind a proxy looks like).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class Response:
     body: Any = None  # bytes/str are sent as they are; anything else as JSON
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json;charset=utf-8"
+    #: Never answer: hold the request until the server stops (a hung upstream).
+    hang: bool = False
 
     def encoded(self) -> bytes:
         if self.body is None:
@@ -55,6 +58,10 @@ class Response:
         if isinstance(self.body, str):
             return self.body.encode("utf-8")
         return json.dumps(self.body).encode("utf-8")
+
+
+#: What an injected hang answers with: nothing, ever (until the server stops).
+HANG = Response(0, hang=True)
 
 
 @dataclass
@@ -158,6 +165,7 @@ class SimulatorServer:
         self._port = port
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._released = threading.Event()  # ends every hanging request
 
     @property
     def url(self) -> str:
@@ -168,6 +176,8 @@ class SimulatorServer:
 
     def start(self) -> str:
         handler = self._handler
+        released = self._released
+        released.clear()
 
         class _RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -189,6 +199,10 @@ class SimulatorServer:
                     response = handler(request)
                 except Exception as exc:
                     response = Response(500, {"message": f"simulator error: {exc!r}"})
+                if response.hang:
+                    released.wait()
+                    self.close_connection = True
+                    return
                 payload = response.encoded()
                 self.send_response(response.status)
                 self.send_header("Content-Type", response.content_type)
@@ -219,6 +233,7 @@ class SimulatorServer:
         return self.url
 
     def stop(self) -> None:
+        self._released.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()

@@ -3,7 +3,7 @@
 Holds :func:`parse_soql`, which turns a query into a :class:`SoqlQuery` (or raises
 ``RequestRejectedError`` with Salesforce's 400 codes), and :meth:`SoqlQuery.run`, which filters and
 sorts stored Lead records the way SOQL compares values. The subset is deliberately small
-(api-contracts.md 4.5): SELECT f[, f] FROM Lead [WHERE …] [ORDER BY f [ASC|DESC] [NULLS
+(docs/salesforce-api.md#soql): SELECT f[, f] FROM Lead [WHERE …] [ORDER BY f [ASC|DESC] [NULLS
 FIRST|LAST], …] [LIMIT n] [OFFSET n]. WHERE takes comparisons (= != <> < <= > >=), [NOT] IN (…),
 LIKE, NOT, parentheses, and AND or OR (mixing them without parentheses is an error, as in SOQL).
 Anything else is refused with a message naming the simulator, never silently misread.

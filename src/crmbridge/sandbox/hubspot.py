@@ -1,8 +1,9 @@
 """A local HubSpot CRM v3 contacts API: an in-memory portal served over loopback HTTP.
 
-It follows ``api-contracts.md`` section 3 closely enough that ``hubspot-api-client`` 12.0.0 talks to
-it unchanged (``HubSpot(access_token=..., host=sim.start())``) and that the traps of section 5
-happen here as they do on the real service. Numbers below are checklist 3.9 items.
+It follows ``docs/hubspot-api.md`` closely enough that ``hubspot-api-client`` 12.0.0 talks to
+it unchanged (``HubSpot(access_token=..., host=sim.start())``) and that the traps of docs/traps.md
+happen here as they do on the real service. Numbers below are the checklist items of
+docs/hubspot-api.md#simulator.
 
 Modelled:
 - Bearer-token auth; anything else is a 401 ``INVALID_AUTHENTICATION`` JSON body (9).
@@ -23,19 +24,21 @@ Modelled:
   missing ids, duplicate ids (update) or any invalid value (unknown/read-only property, enumeration
   option) fail the whole call with a 400; results come back in random order (order unverified) (6).
   An id that is not numeric and has no ``idProperty`` is skipped silently, as reported.
-- ``GET /crm/v3/properties/contacts`` (and ``/{name}``): the standard properties, section 2's custom
-  ones and the default enumeration options, validated on every write. ``hs_analytics_source``
-  (Original Source) is read-only over the API; the portal (HubSpot itself) sets it when seeding.
+- ``GET /crm/v3/properties/contacts`` (and ``/{name}``): the standard properties, the custom ones
+  of docs/settings.md#reference-portal and the default enumeration options, validated on every
+  write. ``hs_analytics_source`` (Original Source) is read-only over the API; the portal (HubSpot
+  itself) sets it when seeding.
 - ``lifecyclestage`` only moves forward: a backward write is ignored (the real answer is
   undocumented, so a client must read back); ``""`` clears any property.
 - Rate limits when :class:`HubSpotLimits` sets them (8): a 10-second rolling burst budget and a
   daily budget (reset at UTC midnight, not the account time zone) for non-search calls, whose
   responses, errors included, carry the ``X-HubSpot-RateLimit-*`` headers of the configured
   budgets; a per-second budget for search, whose responses never carry them. 429 bodies as in
-  3.6; ``Retry-After`` only when a test injects it. 401s and unknown routes carry no headers.
-- Injected faults (``sim.faults``, :meth:`HubSpotSimulator.inject_status`) answer before auth and
-  limits, spend no budget (non-search ones still show the headers) and are counted in
-  ``sim.calls`` like every other request.
+  docs/hubspot-api.md#rate-limits; ``Retry-After`` only when a test injects it. 401s and unknown
+  routes carry no headers.
+- Injected faults (``sim.faults``, :meth:`HubSpotSimulator.inject_status`, ``inject_hang``: a
+  request read and never answered) answer before auth and limits, spend no budget (non-search
+  ones still show the headers) and are counted in ``sim.calls`` like every other request.
 
 Not modelled: ``propertiesWithHistory`` and ``associations`` (accepted and ignored); create,
 archive and merge endpoints (use :class:`HubSpotPortal` directly); scopes (403); 414 for long URLs;
@@ -51,7 +54,7 @@ import ssl
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from crmbridge.sandbox._hubspot_errors import (
     STATUS_BODIES,
@@ -72,6 +75,7 @@ from crmbridge.sandbox._hubspot_portal import (
 )
 from crmbridge.sandbox._hubspot_routes import CONTACTS_PATH, ContactRoutes
 from crmbridge.sandbox._server import (
+    HANG,
     CallLog,
     Fault,
     FaultPlan,
@@ -89,7 +93,8 @@ DAY_MS = 86_400_000
 
 @dataclass(frozen=True)
 class HubSpotLimits:
-    """Rate-limit budgets (3.6); ``None`` means unlimited, the default for tests and the demo."""
+    """Rate-limit budgets (docs/hubspot-api.md#rate-limits); ``None`` means unlimited, the default
+    for tests and the demo."""
 
     burst_per_10s: int | None = None
     search_per_s: int | None = None
@@ -308,6 +313,10 @@ class HubSpotSimulator(ContactRoutes, Served):
             Fault(method, path_pattern, Response(429, rate_limit_body(policy), headers), times)
         )
 
+    def inject_hang(self, *, method: str = "*", path_pattern: str = ".*", times: int = 1) -> None:
+        """Read the next ``times`` matching requests and never answer them (until ``stop``)."""
+        self.faults.add(Fault(method, path_pattern, HANG, times))
+
     # --- dispatch -----------------------------------------------------------------------------
     def _handle(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
@@ -353,7 +362,7 @@ class HubSpotSimulator(ContactRoutes, Served):
     @staticmethod
     def _finish(response: Response, headers: Mapping[str, str]) -> Response:
         merged = {"X-HubSpot-Correlation-Id": correlation_id(), **headers, **response.headers}
-        return Response(response.status, response.body, merged, response.content_type)
+        return replace(response, headers=merged)
 
 
 __all__ = [

@@ -1,5 +1,6 @@
 """Start both simulators and point crmbridge's own settings at them: one code path, two sets of
-endpoints (api-contracts.md §1). Used by ``crmbridge demo``, ``crmbridge sandbox serve`` and tests.
+endpoints (docs/settings.md#simulators). Used by ``crmbridge demo``, ``crmbridge sandbox serve``
+and tests.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A local Salesforce REST simulator (Lead only), served over HTTPS with a throwaway CA.
 
-It follows api-contracts.md section 4 and is driven in the contract tests through the real
-simple-salesforce 1.12.10, pointed at it exactly as crmbridge is (section 1): ``instance_url`` =
+It follows docs/salesforce-api.md#simulator and is driven in the contract tests through the real
+simple-salesforce 1.12.10, pointed at it exactly as crmbridge is
+(docs/settings.md#salesforce-wiring): ``instance_url`` =
 ``sim.start()``, ``session_id`` = ``sim.access_token``, a ``requests.Session`` trusting
 ``sim.ca_path`` with ``trust_env = False``.
 
@@ -15,8 +16,10 @@ Modelled (why it matters to a connector):
 - API budget: each request counts 1 (Collections too), ``Sforce-Limit-Info: api-usage=U/M`` on
   every counted answer, 403 ``REQUEST_LIMIT_EXCEEDED`` "TotalRequests Limit exceeded." when spent,
   ``GET /limits`` (exact, no lag; itself counted) (trap 14).
-- ``GET /sobjects/Lead/describe`` with the standard fields of 4.2 and the custom fields of
-  section 2; ``GET /sobjects``, ``GET /sobjects/Lead/{Id}``, ``GET /sobjects/Lead/{field}/{value}``.
+- ``GET /sobjects/Lead/describe`` with the standard fields of docs/salesforce-api.md#describe and
+the custom fields of
+  docs/settings.md#reference-org; ``GET /sobjects``, ``GET /sobjects/Lead/{Id}``, ``GET
+  /sobjects/Lead/{field}/{value}``.
 - ``PATCH /composite/sobjects/Lead/{ExtField}``: HTTP 200 with per-row results in request order
   (``statusCode`` row errors, trap 8); ≤200 records (``EXCEEDED_ID_LIMIT``); whole-request 400 for
   unknown fields (``INVALID_FIELD``) and wrong JSON types (``JSON_PARSER_ERROR``: one "50k" sinks
@@ -35,7 +38,8 @@ Modelled (why it matters to a connector):
   batchSize``), ``nextRecordsUrl`` locators, ``INVALID_QUERY_LOCATOR`` (trap 17); URIs over
   16,384 bytes → 414.
 - Fault injection: any status with a JSON ``[{message, errorCode}]`` or an HTML body
-  (``inject_status``), per-row errors inside HTTP 200 (``inject_row_error``).
+  (``inject_status``), per-row errors inside HTTP 200 (``inject_row_error``), a request read
+  and never answered (``inject_hang``).
 - Test aids: ``calls`` (a ``CallLog`` by route label), ``api_usage``/``set_api_usage``, and
   ``reset(org, limits=…)`` so a test module can share one running server (stopping one costs
   ``_server``'s poll interval).
@@ -80,6 +84,7 @@ from crmbridge.sandbox._salesforce_org import (
 from crmbridge.sandbox._salesforce_routes import Call, LeadRoutes, not_found, request_error
 from crmbridge.sandbox._salesforce_schema import EXTERNAL_ID_FIELD, RequestRejectedError, SfError
 from crmbridge.sandbox._server import (
+    HANG,
     CallLog,
     Fault,
     FaultPlan,
@@ -324,6 +329,11 @@ class SalesforceSimulator(LeadRoutes, Served):
         self.faults.add(
             Fault(method=method, path_pattern=path_pattern, response=response, times=times)
         )
+
+    def inject_hang(self, *, method: str = "*", path_pattern: str = ".*", times: int = 1) -> None:
+        """Read the next ``times`` matching requests (the login too) and never answer them,
+        until ``stop``."""
+        self.faults.add(Fault(method=method, path_pattern=path_pattern, response=HANG, times=times))
 
     def inject_row_error(
         self,

@@ -1,4 +1,4 @@
-"""Deterministic, realistic B2B contacts for the HubSpot simulator (api-contracts.md section 2).
+"""Deterministic, realistic B2B contacts for the HubSpot simulator (docs/settings.md#seeded-data).
 
 The same ``seed`` always gives the same contacts. About a third are *meant* to meet the reference
 BANT rule set (budget above 50,000 as a parseable number, job title CEO/CFO/CIO, industry
@@ -128,7 +128,8 @@ LONG_COMPANY = (
     "Rhine-Westphalia and the Greater Rhine-Main Metropolitan Region, including all Subsidiaries, "
     "Affiliates and Successors in Interest (formerly Vereinigte Maschinenbau AG)"
 )
-#: Rows that must exist in every seeded portal large enough to hold them (section 2's list).
+#: Rows that must exist in every seeded portal large enough to hold them
+#: (docs/settings.md#seeded-data).
 SPECIAL_ROWS: tuple[dict[str, str | None], ...] = (
     {"firstname": "José", "lastname": "Álvarez", "email": "josé@maquinaria-alvarez.es"},
     {"firstname": "Zoë", "lastname": "Brontë", "email": "zoë@brontelogistics.co.uk"},

@@ -1,7 +1,8 @@
 """A throwaway certificate authority, so the Salesforce simulator can serve real HTTPS on loopback.
 
-simple-salesforce builds every URL with ``https://`` (api-contracts.md 4.1), so a simulator that
-speaks plain HTTP cannot be reached by the real client. ``make_local_ca(directory)`` writes:
+simple-salesforce builds every URL with ``https://``
+(docs/salesforce-api.md#simple-salesforce), so a simulator that speaks plain HTTP cannot be
+reached by the real client. ``make_local_ca(directory)`` writes:
 
 - ``ca.pem``: the CA certificate: the file a client trusts (``CRMBRIDGE_SALESFORCE__CA_BUNDLE``);
 - ``server-cert.pem`` / ``server-key.pem``: a leaf for ``127.0.0.1``, ``::1`` and ``localhost``

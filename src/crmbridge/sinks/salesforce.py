@@ -2,7 +2,8 @@
 
 This module and ``sources/hubspot.py`` are the only places that touch a client library.
 
-Salesforce quirks this adapter is built around (api-contracts.md §4, §5), each with why:
+Salesforce quirks this adapter is built around (docs/salesforce-api.md, docs/traps.md), each with
+why:
 
 - **HTTP 200 is not success.** sObject Collections answer 200 with one result per record; every
   result is read and turned into a ``PushResult`` (row errors carry ``statusCode``).
@@ -45,7 +46,10 @@ from simple_salesforce.exceptions import (
 from crmbridge.errors import (
     AuthenticationError,
     BudgetExhaustedError,
+    ConfigError,
+    ConfigProblem,
     FatalApiError,
+    Location,
     RateLimitedError,
     RequestRejectedError,
     RetryableApiError,
@@ -59,6 +63,7 @@ from crmbridge.model import (
     PushResult,
     RecordError,
 )
+from crmbridge.redaction import redact, register_secret
 from crmbridge.retry import RetryPolicy
 from crmbridge.settings import SalesforceSettings
 
@@ -107,8 +112,11 @@ class SalesforceSink:
         *,
         external_id_field: str,
         object_name: str = "Lead",
+        object_location: Location | None = None,
         token_provider: TokenProvider | None = None,
     ) -> None:
+        """``object_location`` is where the object's name was configured (``fields.yaml``'s
+        ``object:`` line): a describe answering NOT_FOUND points there."""
         if not settings.instance_url:
             raise ValueError("Salesforce instance_url is required")
         configured = settings.access_token.get_secret_value() if settings.access_token else ""
@@ -116,11 +124,13 @@ class SalesforceSink:
             raise ValueError("a Salesforce access token or a token provider is required")
         self._settings = settings
         self._retry = retry
+        self._object_location = object_location
         self._object = object_name
         self._external_id = external_id_field
         # Without a login flow the configured token is all there is: renewal yields the same.
         self._token_provider: TokenProvider = token_provider or (lambda: configured)
         self._token = configured or self._token_provider()
+        register_secret(self._token)
         self._session = build_session(str(settings.ca_bundle) if settings.ca_bundle else None)
         # simple-salesforce's exceptions drop the response headers: keep Retry-After here.
         self._retry_after_s: float | None = None
@@ -187,9 +197,11 @@ class SalesforceSink:
             except SalesforceError as exc:
                 raise translate_salesforce_error(exc, retry_after_s=self._retry_after_s) from None
             except requests.exceptions.SSLError as exc:
-                raise FatalApiError(SYSTEM, f"TLS verification failed: {exc}") from None
+                raise FatalApiError(
+                    SYSTEM, f"TLS verification failed: {redact(str(exc))}", code="TLS"
+                ) from None
             except requests.exceptions.RequestException as exc:
-                raise RetryableApiError(SYSTEM, f"connection failed: {exc}") from None
+                raise RetryableApiError(SYSTEM, f"connection failed: {redact(str(exc))}") from None
 
         try:
             return self._retry.call(_attempt)
@@ -203,6 +215,7 @@ class SalesforceSink:
                 ) from None
             log.info("salesforce_session_renewed")
             self._token = fresh
+            register_secret(fresh)
             self._sf = self._connect()
             try:
                 return self._retry.call(_attempt)
@@ -212,9 +225,67 @@ class SalesforceSink:
                 ) from None
 
     def describe(self) -> ObjectSchema:
-        """The target object's fields from ``GET sobjects/<object>/describe`` (one call)."""
-        body = self._restful(f"sobjects/{self._object}/describe")
+        """The target object's fields from ``GET sobjects/<object>/describe`` (one call).
+
+        The describe is the first call of a pass: a NOT_FOUND here means the object name or the
+        API version is wrong, which no retry fixes. It raises a ConfigError naming the one at
+        fault (one more, uncounted call reads the versions the org serves to tell which)."""
+        try:
+            body = self._restful(f"sobjects/{quote(self._object, safe='')}/describe")
+        except RequestRejectedError as exc:
+            if exc.code != "NOT_FOUND":
+                raise
+            raise self._describe_not_found() from None
         return schema_from_describe(body)
+
+    def _describe_not_found(self) -> ConfigError:
+        version = self._settings.api_version
+        served = self._served_versions()
+        if served and version not in served:
+            suggestion = "59.0" if "59.0" in served else served[-1]
+            return ConfigError(
+                ConfigProblem(
+                    Location("environment variable CRMBRIDGE_SALESFORCE__API_VERSION"),
+                    f"this org does not serve REST API version {version} "
+                    f"(it serves {served[0]} to {served[-1]})",
+                    hint=f"set it to one of those, e.g. {suggestion} (sObject Collections "
+                    "upsert needs 46.0 or later)",
+                )
+            )
+        checked = "" if served else f" (at API version {version}, which may be at fault too)"
+        return ConfigError(
+            ConfigProblem(
+                self._object_location or Location("fields.yaml"),
+                f'Salesforce has no object "{self._object}": its describe answered '
+                f"NOT_FOUND{checked}",
+                hint="object: takes the API name of the sObject crmbridge writes, e.g. Lead",
+            )
+        )
+
+    def _served_versions(self) -> list[str]:
+        """The REST versions the org serves, oldest first (``GET /services/data/``, which the
+        org does not count, docs/salesforce-api.md "Limits"); [] when that cannot be read."""
+        url = f"https://{self._sf.sf_instance}/services/data/"
+
+        def _attempt() -> Any:
+            self.calls += 1
+            try:
+                response = self._session.get(url, headers=self._sf.headers, timeout=self._timeout)
+                response.raise_for_status()
+                return response.json()
+            except (requests.exceptions.RequestException, ValueError) as exc:
+                raise RetryableApiError(
+                    SYSTEM, f"cannot read the served versions: {redact(str(exc))}"
+                ) from None
+
+        try:
+            body = self._retry.call(_attempt)
+        except RetryableApiError:
+            return []
+        if not isinstance(body, list):
+            return []
+        versions = [str(v.get("version")) for v in body if isinstance(v, dict)]
+        return sorted(versions, key=lambda v: tuple(int(p) for p in v.split(".") if p.isdigit()))
 
     def upsert(self, leads: Sequence[MappedLead]) -> list[PushResult]:
         """Upsert up to 200 leads in one sObject Collections call; one result per lead, in order.
@@ -356,6 +427,7 @@ def translate_salesforce_error(  # noqa: PLR0911 - one return per recovery class
     """Map a simple-salesforce exception to the crmbridge error a caller recovers from."""
     status = int(getattr(exc, "status", 0) or 0)
     code, message = _first_error(getattr(exc, "content", None))
+    message = redact(message)
     if isinstance(exc, SalesforceExpiredSession) or code == "INVALID_SESSION_ID":
         return SessionExpiredError(f"{SYSTEM}: {message or 'session expired'}")
     if code == "REQUEST_LIMIT_EXCEEDED":

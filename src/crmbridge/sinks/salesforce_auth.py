@@ -1,4 +1,5 @@
-"""Salesforce OAuth 2.0 JWT bearer login (api-contracts.md 4.9): a token provider for the sink.
+"""Salesforce OAuth 2.0 JWT bearer login (docs/salesforce-api.md#jwt-bearer-login): a token
+provider for the sink.
 
 Why not simple-salesforce's own JWT mode: it builds the token URL as
 ``https://{domain}.salesforce.com``, so it can reach neither a My Domain login URL given as a
@@ -16,19 +17,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 import requests
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crmbridge.errors import (
     AuthenticationError,
     ConfigError,
     ConfigProblem,
+    FatalApiError,
     Location,
     RetryableApiError,
 )
+from crmbridge.redaction import redact, register_secret
 from crmbridge.retry import RetryPolicy
 from crmbridge.settings import SalesforceSettings
+from crmbridge.text import has_unsafe_characters
 
 SYSTEM = "salesforce"
 TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 - a URL path, not a secret
@@ -38,23 +46,45 @@ ASSERTION_TTL_S = 180
 
 
 def read_private_key(settings: SalesforceSettings) -> bytes:
-    """The connected app's private key, or a ConfigError naming the variable."""
+    """The connected app's private key (PEM, unencrypted RSA), checked before any call: a key
+    that cannot sign the assertion is a ConfigError naming the variable, never a ``jwt``
+    traceback at the first login. No message quotes the file's content."""
     path = settings.private_key_file
-    problem = None
     if path is None:
-        problem = "not set"
-    elif not path.is_file():
-        problem = f"no file at {path}"
-    if problem is None and path is not None:
+        raise _key_problem("not set")
+    if path.is_dir():
+        raise _key_problem(f"{path} is a directory, not a key file")
+    try:
         data = path.read_bytes()
-        if b"PRIVATE KEY" in data:
-            return data
-        problem = f"{path} holds no PEM private key"
-    raise ConfigError(
+    except FileNotFoundError:
+        raise _key_problem(f"no file at {path}") from None
+    except OSError as exc:
+        raise _key_problem(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise _key_problem(
+            f"{path} is encrypted with a pass phrase",
+            "crmbridge needs the key unencrypted (openssl pkey -in app.key -out plain.key), "
+            "readable by its own user only",
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise _key_problem(f"{path} holds no readable PEM private key") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise _key_problem(
+            f"{path} holds a {type(key).__name__.removeprefix('_')} key, not an RSA key",
+            "the JWT bearer login signs with RS256: use the RSA key whose certificate is "
+            "uploaded to the connected app",
+        )
+    return data
+
+
+def _key_problem(message: str, hint: str | None = None) -> ConfigError:
+    return ConfigError(
         ConfigProblem(
             Location("environment variable CRMBRIDGE_SALESFORCE__PRIVATE_KEY_FILE"),
-            str(problem),
-            hint="the PEM private key whose certificate is uploaded to the connected app",
+            message,
+            hint=hint or "the PEM private key whose certificate is uploaded to the connected app",
         )
     )
 
@@ -95,7 +125,9 @@ class JwtBearerLogin:
     def __call__(self) -> str:
         body = self._retry.call(self._post)
         self.logins += 1
-        self.instance_url = str(body.get("instance_url") or "") or None
+        instance = urlsplit(str(body.get("instance_url") or ""))
+        usable = instance.scheme == "https" and bool(instance.hostname)
+        self.instance_url = f"https://{instance.netloc}" if usable else None
         return str(body["access_token"])
 
     def _post(self) -> dict[str, Any]:
@@ -107,14 +139,24 @@ class JwtBearerLogin:
                 timeout=self._timeout,
             )
         except requests.exceptions.SSLError as exc:
-            raise AuthenticationError(SYSTEM, f"TLS verification failed at {url}: {exc}") from None
+            # Not a refused credential: a person must set the CA bundle (waiting cannot help).
+            raise FatalApiError(
+                SYSTEM,
+                f"TLS verification failed at {url}: {redact(str(exc))}; "
+                "set CRMBRIDGE_SALESFORCE__CA_BUNDLE",
+                code="TLS",
+            ) from None
         except requests.exceptions.RequestException as exc:
-            raise RetryableApiError(SYSTEM, f"login failed to connect: {exc}") from None
+            raise RetryableApiError(
+                SYSTEM, f"login failed to connect: {redact(str(exc))}"
+            ) from None
         if response.status_code >= 500:
             raise RetryableApiError(SYSTEM, "login server error", status=response.status_code)
         try:
             body = response.json()
         except ValueError:
+            body = {}
+        if not isinstance(body, dict):
             body = {}
         if response.status_code != 200 or "access_token" not in body:
             error = body.get("error") or f"HTTP {response.status_code}"
@@ -125,4 +167,13 @@ class JwtBearerLogin:
                 "(check the consumer key, the user's pre-authorisation and LOGIN_URL)",
                 code=str(error),
             )
+        token = body["access_token"]
+        if not isinstance(token, str) or not token.isascii() or has_unsafe_characters(token):
+            # It would go out in an Authorization header (and into an error message with it).
+            raise RetryableApiError(
+                SYSTEM,
+                "the login answered with an access token that cannot be sent in a "
+                "request header (its value is not shown)",
+            )
+        register_secret(token)
         return dict(body)

@@ -2,7 +2,8 @@
 
 This module and ``sinks/salesforce.py`` are the only places that touch a client library.
 
-HubSpot quirks this adapter is built around (api-contracts.md §3, §5), each with why it matters:
+HubSpot quirks this adapter is built around (docs/hubspot-api.md, docs/traps.md), each with why it
+matters:
 
 - **10,000-result search cap.** Paging past 10,000 fails with a 400 while the page before still
   offers ``after=10000``. We never page by offset: every query starts at ``after="0"`` and moves
@@ -22,6 +23,9 @@ HubSpot quirks this adapter is built around (api-contracts.md §3, §5), each wi
   (waiting cannot help before the reset); ``Retry-After`` is honoured when sent (documented
   only for 477, unverified for 429).
 - **No default timeout** in the client: every call passes ``_request_timeout``.
+- **An HTTP 200 may not be HubSpot's**: a proxy or gateway in between can answer with its own
+  HTML page. Such an answer (or any body that is not a search result or a property list) is
+  retried like a 5xx, never parsed into a traceback.
 - **Each ``client.crm.contacts.search_api`` access builds a new ApiClient and pool**: built once.
 - **Archived contacts** never appear in search, so nothing here can delete sales data.
 - **The properties API has its own ``ApiException`` class** (``hubspot.crm.properties``):
@@ -34,7 +38,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 import urllib3
@@ -55,6 +59,7 @@ from crmbridge.errors import (
 )
 from crmbridge.model import Cursor, PropertyInfo, SourceContact
 from crmbridge.ports import Page
+from crmbridge.redaction import redact, register_secret
 from crmbridge.retry import RetryPolicy
 from crmbridge.settings import HubSpotSettings
 
@@ -70,6 +75,7 @@ _PERMANENT_EDGE_STATUSES = frozenset({522, 525, 526})
 LOCKED_RETRY_S = 2.0  # 423 Locked: "retry after at least 2 s"
 
 log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
 
 
 class SearchPacer:
@@ -80,7 +86,7 @@ class SearchPacer:
         per_s: float,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.interval_s = 1.0 / per_s
         self._clock = clock
@@ -119,6 +125,7 @@ class HubSpotSource:
         pacer: SearchPacer | None = None,
     ) -> None:
         token = settings.access_token.get_secret_value() if settings.access_token else ""
+        register_secret(token)
         kwargs: dict[str, Any] = {"access_token": token, "host": settings.base_url}
         if settings.ca_bundle is not None:
             kwargs["ssl_ca_cert"] = str(settings.ca_bundle)
@@ -136,7 +143,8 @@ class HubSpotSource:
     def pull(self, since: Cursor, until_ms: int, properties: frozenset[str]) -> Iterator[Page]:
         """Yield pages of contacts modified after ``since`` up to ``until_ms``, in cursor order.
 
-        Keyset loop (api-contracts §3.3), one query per page, every query at ``after="0"``:
+        Keyset loop (docs/hubspot-api.md#keyset-sync), one query per page, every query at
+        ``after="0"``:
         ask for what lies beyond the cursor sorted by ``lastmodifieddate``. A full page hands
         on only its rows before its last timestamp (those at the last timestamp may be a
         shuffled part of a tie) and the next query starts at that timestamp, so about one row
@@ -218,22 +226,20 @@ class HubSpotSource:
         retried like search), archived ones aside. Raises the crmbridge errors ``pull`` does."""
         api = self._client.crm.properties.core_api
 
-        def _call() -> dict[str, Any]:
+        def _call() -> list[dict[str, Any]]:
             return self._send(
                 lambda: api.get_all(
                     object_type="contacts", _preload_content=False, _request_timeout=self._timeout
-                )
+                ),
+                property_results,
             )
 
-        body = self._retry.call(_call)
-        return [
-            info
-            for raw in body.get("results") or []
-            if (info := _property_from_json(raw)) is not None
-        ]
+        results = self._retry.call(_call)
+        return [info for raw in results if (info := _property_from_json(raw)) is not None]
 
-    def _send(self, request: Callable[[], Any]) -> dict[str, Any]:
-        """One API call (counted) with the client's errors translated, its raw JSON parsed."""
+    def _send(self, request: Callable[[], Any], read: Callable[[bytes, str | None], _T]) -> _T:
+        """One API call (counted) with the client's errors translated and its answer ``read``
+        from the raw body and content type."""
         self.calls += 1
         try:
             response = request()
@@ -242,7 +248,7 @@ class HubSpotSource:
         except urllib3.exceptions.HTTPError as exc:
             raise translate_connection_error(exc) from None
         try:
-            return dict(json.loads(response.data))
+            return read(response.data, response.headers.get("Content-Type"))
         finally:
             response.release_conn()
 
@@ -260,18 +266,18 @@ class HubSpotSource:
             after="0",
         )
 
-        def _call() -> dict[str, Any]:
+        def _call() -> list[dict[str, Any]]:
             self._pacer.wait()
             return self._send(
                 lambda: self._search_api.do_search(
                     public_object_search_request=request,
                     _preload_content=False,
                     _request_timeout=self._timeout,
-                )
+                ),
+                search_results,
             )
 
-        body = self._retry.call(_call)
-        results = body.get("results") or []
+        results = self._retry.call(_call)
         self._was_full = len(results) >= self.page_size
         contacts = []
         for raw in results:
@@ -279,6 +285,49 @@ class HubSpotSource:
             if contact is not None:
                 contacts.append(contact)
         return contacts
+
+
+def search_results(data: bytes, content_type: str | None) -> list[dict[str, Any]]:
+    """The ``results`` of a search answer (HTTP 200), each a JSON object with an object (or
+    null) ``properties``. Anything else (a proxy's HTML page, other JSON, bytes that are not
+    UTF-8) is a ``RetryableApiError``: the same request is likely to be answered properly
+    later. The message names the content type and size, never the body (a proxy's page may
+    quote the request, token included)."""
+    results = _results(data)
+    if results is None or not all(isinstance(raw.get("properties") or {}, dict) for raw in results):
+        raise _not_an_answer("search", "a search result", data, content_type)
+    return results
+
+
+def property_results(data: bytes, content_type: str | None) -> list[dict[str, Any]]:
+    """The ``results`` of a properties answer (HTTP 200), each a JSON object; anything else is
+    a ``RetryableApiError``, as for :func:`search_results`."""
+    results = _results(data)
+    if results is None:
+        raise _not_an_answer("the properties API", "a property list", data, content_type)
+    return results
+
+
+def _results(data: bytes) -> list[dict[str, Any]] | None:
+    """A JSON object's ``results`` when it is a list of objects (missing: none), else None."""
+    try:
+        body = json.loads(data)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        return None
+    results = body.get("results", []) if isinstance(body, dict) else None
+    if isinstance(results, list) and all(isinstance(raw, dict) for raw in results):
+        return results
+    return None
+
+
+def _not_an_answer(
+    call: str, expected: str, data: bytes, content_type: str | None
+) -> RetryableApiError:
+    return RetryableApiError(
+        SYSTEM,
+        f"{call} answered HTTP 200 with what is not {expected} "
+        f"({content_type or 'no content type'}, {len(data)} bytes; a proxy's page?)",
+    )
 
 
 def check_search_body_size(properties: list[str]) -> None:
@@ -380,7 +429,8 @@ def _tls_failed(detail: object) -> FatalApiError:
     """Waiting does not fix trust: a person must set the CA bundle."""
     return FatalApiError(
         SYSTEM,
-        f"TLS verification failed ({detail}); set CRMBRIDGE_HUBSPOT__CA_BUNDLE to the CA to trust",
+        f"TLS verification failed ({redact(str(detail))}); "
+        "set CRMBRIDGE_HUBSPOT__CA_BUNDLE to the CA to trust",
         code="TLS",
     )
 
@@ -392,14 +442,14 @@ def translate_connection_error(exc: urllib3.exceptions.HTTPError) -> Exception:
         reason, urllib3.exceptions.SSLError
     ):
         return _tls_failed(exc)
-    return RetryableApiError(SYSTEM, f"connection failed: {exc}")
+    return RetryableApiError(SYSTEM, f"connection failed: {redact(str(exc))}")
 
 
 def translate_api_exception(exc: ApiException) -> Exception:  # noqa: PLR0911 - one return per class
     """Map a hubspot-api-client exception to the crmbridge error a caller recovers from."""
     status = int(exc.status or 0)
     body = _body_json(exc.body)
-    message = str(body.get("message") or exc.reason or "no message")
+    message = redact(str(body.get("message") or exc.reason or "no message"))
     category = body.get("category") or body.get("errorType")
     correlation = body.get("correlationId")
     if correlation:
