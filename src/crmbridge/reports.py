@@ -6,6 +6,7 @@ value or a Salesforce message must not clear the screen or break a table. JSON o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,23 +64,50 @@ def _cell(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+_Listed = RejectRecord | DecisionRecord
+#: A listing's column: its title, its width, and what it shows of a stored decision.
+_Column = tuple[str, int, Callable[[_Listed], str]]
+
+
+def _lead_columns(when: str) -> list[_Column]:
+    """The columns every listing starts with: the contact, its e-mail, and when it was decided."""
+    return [
+        ("CONTACT", 10, lambda r: r.decision.contact_id),
+        ("EMAIL", 30, lambda r: r.decision.email or "-"),
+        (when, 20, lambda r: r.decided_at[:19].replace("T", " ")),
+    ]
+
+
+def _listing(
+    records: Sequence[_Listed], columns: Sequence[_Column], *, total: int, offset: int
+) -> str:
+    """One line per stored decision: its id, then ``columns`` (the last one not padded), every
+    cell escaped and cut to its width; then where the page sits in the whole."""
+    *padded, (last_title, last_width, last_text) = columns
+    lines = [
+        f"{'ID':>6}  " + "".join(f"{title:<{width}} " for title, width, _ in padded) + last_title
+    ]
+    lines += [
+        f"{record.id:>6}  "
+        + "".join(f"{_cell(text(record), width):<{width}} " for _, width, text in padded)
+        + _cell(last_text(record), last_width)
+        for record in records
+    ]
+    lines.append(f"\n{offset + 1}-{offset + len(records)} of {total}.")
+    return "\n".join(lines)
+
+
 def rejects_table(records: list[RejectRecord], *, total: int, offset: int) -> str:
     """`rejects list`: one line per reject, cells escaped and cut to their column."""
     if not records:
         return "No rejects match."
-    header = f"{'ID':>6}  {'CONTACT':<10} {'EMAIL':<30} {'WHEN (UTC)':<20} {'RULES':<20} REASONS"
-    lines = [header]
-    for record in records:
-        d = record.decision
-        reasons = "; ".join(r.message for r in d.reasons)
-        lines.append(
-            f"{record.id:>6}  {_cell(d.contact_id, 10):<10} {_cell(d.email or '-', 30):<30} "
-            f"{_cell(record.decided_at[:19].replace('T', ' '), 20):<20} "
-            f"{_cell(d.rule_set_version, 20):<20} {_cell(reasons, 100)}"
-        )
-    shown_to = offset + len(records)
-    lines.append(f"\n{offset + 1}-{shown_to} of {total}. `crmbridge rejects show ID` for details.")
-    return "\n".join(lines)
+    columns = [
+        *_lead_columns("WHEN (UTC)"),
+        ("RULES", 20, lambda r: r.decision.rule_set_version),
+        ("REASONS", 100, lambda r: "; ".join(x.message for x in r.decision.reasons)),
+    ]
+    table = _listing(records, columns, total=total, offset=offset)
+    return table + " `crmbridge rejects show ID` for details."
 
 
 def reject_text(record: RejectRecord) -> str:
@@ -161,20 +189,16 @@ def _grade_json(d: Decision) -> dict[str, Any]:
 
 
 def flagged_table(records: list[DecisionRecord], *, total: int, offset: int) -> str:
-    """Leads synced with flags, one line per flag: contact, e-mail, when, field, what is wrong."""
+    """`flagged`: one line per lead synced with flags (each flag's problem and the choice
+    made), cells escaped and cut to their column."""
     if not records:
         return "No lead is synced with flags."
-    lines = [f"{'ID':>6}  {'CONTACT':<10} {'EMAIL':<30} {'SYNCED (UTC)':<20} FLAGS"]
-    for record in records:
-        d = record.decision
-        flags = "; ".join(f"{f.message} [{f.action.value}]" for f in d.flags)
-        lines.append(
-            f"{record.id:>6}  {_cell(d.contact_id, 10):<10} {_cell(d.email or '-', 30):<30} "
-            f"{_cell(record.decided_at[:19].replace('T', ' '), 20):<20} "
-            f"{_cell(flags, 120)}"
-        )
-    lines.append(f"\n{offset + 1}-{offset + len(records)} of {total}.")
-    return "\n".join(lines)
+    flags: _Column = (
+        "FLAGS",
+        120,
+        lambda r: "; ".join(f"{f.message} [{f.action.value}]" for f in r.decision.flags),
+    )
+    return _listing(records, [*_lead_columns("SYNCED (UTC)"), flags], total=total, offset=offset)
 
 
 def flagged_json(record: DecisionRecord) -> dict[str, Any]:
