@@ -43,7 +43,6 @@ from crmbridge.errors import (
 from crmbridge.judgement import (
     INTERNAL,
     INTERNAL_CODE,
-    INTERNAL_MESSAGE_MAX_CHARS,
     internal_reason,
     judge_contacts,
     newest_versions,
@@ -72,7 +71,6 @@ from crmbridge.rules import RuleSet
 __all__ = [
     "INTERNAL",
     "INTERNAL_CODE",
-    "INTERNAL_MESSAGE_MAX_CHARS",
     "PARKED_MAX_ATTEMPTS",
     "STREAM",
     "SyncPipeline",

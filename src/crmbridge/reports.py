@@ -58,7 +58,7 @@ def summary_text(summary: PassSummary, *, elapsed_s: float | None = None) -> str
     return "\n".join(lines)
 
 
-def _cell(text: str, width: int) -> str:
+def cell(text: str, width: int) -> str:
     """``text`` escaped (a table cell never holds a control character), cut to ``width``."""
     text = visible(text)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -89,8 +89,8 @@ def _listing(
     ]
     lines += [
         f"{record.id:>6}  "
-        + "".join(f"{_cell(text(record), width):<{width}} " for _, width, text in padded)
-        + _cell(last_text(record), last_width)
+        + "".join(f"{cell(text(record), width):<{width}} " for _, width, text in padded)
+        + cell(last_text(record), last_width)
         for record in records
     ]
     lines.append(f"\n{offset + 1}-{offset + len(records)} of {total}.")

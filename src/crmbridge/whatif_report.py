@@ -7,15 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from crmbridge.model import Decision
+from crmbridge.reports import cell
 from crmbridge.text import visible
 from crmbridge.whatif import NEWLY_QUALIFIED, NEWLY_REJECTED, Flip, WhatIf
 
 __all__ = ["whatif_json", "whatif_text"]
-
-
-def _cut(text: str, width: int) -> str:
-    text = visible(text)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _breakdown(title: str, rows: Mapping[str, Counter[str]], *, with_replayed: bool) -> list[str]:
@@ -28,7 +24,7 @@ def _breakdown(title: str, rows: Mapping[str, Counter[str]], *, with_replayed: b
         flipped.items(), key=lambda kv: (-(kv[1][NEWLY_QUALIFIED] + kv[1][NEWLY_REJECTED]), kv[0])
     )
     for name, counts in ordered:
-        line = f"    {_cut(name, 36):<36}{counts[NEWLY_QUALIFIED]:>16}{counts[NEWLY_REJECTED]:>16}"
+        line = f"    {cell(name, 36):<36}{counts[NEWLY_QUALIFIED]:>16}{counts[NEWLY_REJECTED]:>16}"
         lines.append(line + (f"{counts['replayed']:>10}" if with_replayed else ""))
     return lines
 
@@ -72,8 +68,8 @@ def whatif_text(result: WhatIf, *, limit: int = 50) -> str:
             before = _reasons(flip.old) or "passed"
             now = _reasons(flip.new) or "passes"
             lines.append(
-                f"  {_cut(d.contact_id, 11):<12}{_cut(d.email or '-', 27):<28}"
-                f"{flip.direction:<17}{_cut(before, 60)} → {_cut(now, 60)}"
+                f"  {cell(d.contact_id, 11):<12}{cell(d.email or '-', 27):<28}"
+                f"{flip.direction:<17}{cell(before, 60)} → {cell(now, 60)}"
             )
         if len(result.flips) > limit:
             lines.append(

@@ -11,10 +11,9 @@ from jsonschema import Draft202012Validator
 
 from crmbridge.sandbox.runtime import Sandbox
 from crmbridge.schemas import FILE_SPECS, schema_text
-from crmbridge.state import open_store
 from crmbridge.yamlfile import load_yaml
 
-from .test_cli import base_env, crmbridge
+from ._cli import crmbridge, sandbox_env
 
 PROPERTIES = "GET /crm/v3/properties/contacts"
 DESCRIBE = "GET /sobjects/Lead/describe"
@@ -28,22 +27,19 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def env(box: Sandbox, tmp_path: Path) -> dict[str, str]:
-    return {
-        **base_env(),
-        **box.environment(),
-        "CRMBRIDGE_STATE_URL": f"sqlite:///{tmp_path / 'state.db'}",
-        "CRMBRIDGE_MAPPINGS_DIR": str(tmp_path / "starter"),
-        "CRMBRIDGE_HUBSPOT__SEARCH_PER_S": "100",
-        "CRMBRIDGE_HUBSPOT__INDEX_LAG_S": "0",
-    }
+    return sandbox_env(
+        box,
+        tmp_path,
+        CRMBRIDGE_MAPPINGS_DIR=str(tmp_path / "starter"),
+        CRMBRIDGE_HUBSPOT__INDEX_LAG_S="0",
+    )
 
 
 def test_init_writes_a_starter_map_that_validates_and_syncs(
     box: Sandbox, env: dict[str, str], tmp_path: Path
 ) -> None:
     """One properties call and one describe make three commented files that meet their
-    schemas, pass `validate`, and carry a real dry run (which checks them against the
-    describe before judging)."""
+    schemas, pass `validate` (the files and the live describe), and carry a real dry run."""
     properties, describes = (
         box.hubspot.calls.count(PROPERTIES),
         box.salesforce.calls.count(DESCRIBE),
@@ -64,7 +60,7 @@ def test_init_writes_a_starter_map_that_validates_and_syncs(
     validated = crmbridge("validate", env=env, cwd=tmp_path)
     assert validated.returncode == 0, validated.stderr
     assert "rule set 'starter'" in validated.stdout
-    open_store(env["CRMBRIDGE_STATE_URL"], create=True).close()
+    assert "checked against Salesforce's describe of Lead" in validated.stdout
     dry = crmbridge("sync", "--dry-run", env=env, cwd=tmp_path)
     assert dry.returncode == 0, dry.stderr
     assert "would be created" in dry.stdout

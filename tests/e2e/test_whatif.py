@@ -18,8 +18,8 @@ from crmbridge.sandbox.seed import seed_portal
 from crmbridge.state import open_store
 from crmbridge.whatif import NEWLY_QUALIFIED, NEWLY_REJECTED, replay
 
+from ._cli import base_env, crmbridge
 from .conftest import MAPPINGS, World
-from .test_cli import base_env, crmbridge
 
 SHIPPED_RULES = (MAPPINGS / "qualification.yaml").read_text(encoding="utf-8")
 #: A looser budget (40,000) and a stricter timeline (under 90 days): flips both ways.

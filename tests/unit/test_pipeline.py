@@ -22,6 +22,7 @@ from crmbridge.errors import (
     FatalApiError,
     RetryableApiError,
 )
+from crmbridge.judgement import INTERNAL_MESSAGE_MAX_CHARS
 from crmbridge.mapping import FieldMapping
 from crmbridge.model import (
     Cursor,
@@ -36,12 +37,7 @@ from crmbridge.model import (
     RejectStage,
     SourceContact,
 )
-from crmbridge.pipeline import (
-    INTERNAL_MESSAGE_MAX_CHARS,
-    PARKED_MAX_ATTEMPTS,
-    STREAM,
-    SyncPipeline,
-)
+from crmbridge.pipeline import PARKED_MAX_ATTEMPTS, STREAM, SyncPipeline
 from crmbridge.ports import Page, RejectFilter
 from crmbridge.redaction import MASK, register_secret
 from crmbridge.rules import RuleSet
