@@ -23,13 +23,12 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
+from common import postgres_database, publish
+from sqlalchemy import func, select, text
 
 from crmbridge.model import Cursor, Decision, Outcome, Reason, RejectStage
 from crmbridge.ports import RejectFilter
@@ -158,22 +157,6 @@ def run(name: str, url: str, count: int, repeat: int) -> list[str]:
         store.close()
 
 
-@contextmanager
-def postgres_database(server: str) -> Iterator[str]:
-    name = f"crmbridge_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        server.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        yield server.rsplit("/", 1)[0] + "/" + name
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", maxsplit=1)[0])
     parser.add_argument("--rejects", type=int, default=100_000)
@@ -189,10 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with postgres_database(args.postgres) as url:
             lines += run("PostgreSQL", url, args.rejects, args.repeat)
     lines.append("Produced by `bench/reject_log.py`; see `bench/README.md`.")
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if not args.no_write:
-        RESULTS.write_text(report, encoding="utf-8")
+    publish(lines, RESULTS, write=not args.no_write)
     return 0
 
 

@@ -6,59 +6,26 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 from pydantic import SecretStr
 
+from crmbridge.configuration import Configuration, load_configuration
 from crmbridge.errors import ConfigError, ConfigProblem, Location, StateStoreMissingError
-from crmbridge.mapping import FieldMapping, load_mapping
 from crmbridge.pipeline import SyncPipeline
 from crmbridge.ports import StateStore
 from crmbridge.retry import RetryPolicy, Sleeper
-from crmbridge.rules import RuleSet, load_rule_set
 from crmbridge.settings import Settings
 from crmbridge.sinks.salesforce import SalesforceSink, TokenProvider, build_session
 from crmbridge.sinks.salesforce_auth import JwtBearerLogin
 from crmbridge.sources.hubspot import HubSpotSource, SearchPacer
 from crmbridge.state import open_store
 
-RULES_FILE = "qualification.yaml"
+#: What an admin's files say: the rules and the field/stage map (one whole configuration).
+Config = Configuration
+load_config = load_configuration
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass
-class Config:
-    """What an admin's files say: the field/stage map and the qualification rule set."""
-
-    mapping: FieldMapping
-    rules: RuleSet
-
-
-def load_config(mappings_dir: Path) -> Config:
-    """Load and validate every file under ``mappings_dir``; all problems in one ConfigError."""
-    if not mappings_dir.is_dir():
-        raise ConfigError(
-            ConfigProblem(
-                Location(str(mappings_dir)),
-                "mappings directory not found",
-                hint="set CRMBRIDGE_MAPPINGS_DIR or run from the directory that holds mappings/",
-            )
-        )
-    problems: list[ConfigProblem] = []
-    mapping = rules = None
-    try:
-        mapping = load_mapping(mappings_dir)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    try:
-        rules = load_rule_set(mappings_dir / RULES_FILE)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    if problems or mapping is None or rules is None:
-        raise ConfigError(problems)
-    return Config(mapping=mapping, rules=rules)
 
 
 def missing_salesforce_settings(settings: Settings) -> list[str]:
@@ -138,13 +105,16 @@ class _Waits:
 
 def _connect_salesforce(
     settings: Settings,
-    config: Config,
     waits: _Waits,
     *,
-    clock: Callable[[], float],
-    token_provider: TokenProvider | None,
+    object_name: str,
+    external_id_field: str,
+    object_location: Location | None = None,
+    clock: Callable[[], float] = time.time,
+    token_provider: TokenProvider | None = None,
 ) -> tuple[SalesforceSink, JwtBearerLogin | None]:
-    """The sink, logged in first when the JWT bearer settings are given."""
+    """The Salesforce sink the settings name, logged in first when they name a JWT bearer
+    login (the login renews the session later). The caller closes both."""
     salesforce = settings.salesforce
     login = None
     if salesforce.uses_jwt:
@@ -176,9 +146,9 @@ def _connect_salesforce(
     sink = SalesforceSink(
         salesforce,
         waits.policy("salesforce"),
-        external_id_field=config.mapping.external_id_field,
-        object_name=config.mapping.target_object,
-        object_location=config.mapping.locations.get("object"),
+        external_id_field=external_id_field,
+        object_name=object_name,
+        object_location=object_location,
         token_provider=token_provider,
     )
     return sink, login
@@ -193,7 +163,11 @@ def check_against_salesforce(
     if missing:
         return f"only the files were checked: {', '.join(missing)} not set"
     sink, login = _connect_salesforce(
-        settings, config, _Waits(settings, stop, None), clock=time.time, token_provider=None
+        settings,
+        _Waits(settings, stop, None),
+        object_name=config.mapping.target_object,
+        external_id_field=config.mapping.external_id_field,
+        object_location=config.mapping.locations.get("object"),
     )
     try:
         schema = sink.describe()
@@ -235,7 +209,13 @@ def build_app(
     waits = _Waits(settings, stop, sleep)
     try:
         sink, login = _connect_salesforce(
-            settings, config, waits, clock=clock, token_provider=token_provider
+            settings,
+            waits,
+            object_name=config.mapping.target_object,
+            external_id_field=config.mapping.external_id_field,
+            object_location=config.mapping.locations.get("object"),
+            clock=clock,
+            token_provider=token_provider,
         )
     except BaseException:
         store.close()
@@ -250,8 +230,7 @@ def build_app(
         source=source,
         sink=sink,
         store=store,
-        mapping=config.mapping,
-        rules=config.rules,
+        config=config,
         index_lag_s=settings.hubspot.index_lag_s,
         batch_size=settings.salesforce.batch_size,
         clock=clock,
@@ -259,6 +238,33 @@ def build_app(
         stop=waits.stop,
     )
     return App(pipeline=pipeline, store=store, sink=sink, source=source, config=config, login=login)
+
+
+@dataclass
+class MetadataClients:
+    """The two adapters, for reading metadata only (``crmbridge mappings init``)."""
+
+    source: HubSpotSource
+    sink: SalesforceSink
+    login: JwtBearerLogin | None
+
+    def close(self) -> None:
+        self.sink.close()
+        if self.login is not None:
+            self.login.close()
+
+
+def metadata_clients(
+    settings: Settings, *, object_name: str = "Lead", stop: threading.Event | None = None
+) -> MetadataClients:
+    """Connect to both systems to read their metadata; no state store, no mapping files."""
+    require_endpoints(settings)
+    waits = _Waits(settings, stop, None)
+    sink, login = _connect_salesforce(
+        settings, waits, object_name=object_name, external_id_field="Id"
+    )
+    source = HubSpotSource(settings.hubspot, waits.policy("hubspot"))
+    return MetadataClients(source, sink, login)
 
 
 def _open_state(url: str, *, dry_run: bool) -> StateStore:

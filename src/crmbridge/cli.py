@@ -1,11 +1,13 @@
-"""The ``crmbridge`` command: run, sync, demo, rejects, validate, status, config, sandbox.
+"""The ``crmbridge`` command: run, sync, demo, rejects, flagged, whatif, validate, mappings,
+status, state, config, sandbox.
 
 Exit codes: 0 done; 1 a pass stopped early (budget, outage, the state store lost mid-pass, a
 stop request, a refusal other than of credentials such as TLS trust or API_DISABLED_FOR_ORG:
-the cursor is kept), or HubSpot/Salesforce could not be used at start or by ``validate`` for
-any reason but refused credentials; 2 a setting or mapping file is wrong (each
-problem printed with its location and a hint), or no state store where the settings point
-(``crmbridge state init`` makes one; ``sync`` and ``run`` never do); 3 credentials refused (only
+the cursor is kept), or HubSpot/Salesforce could not be used at start, by ``validate`` or by
+``mappings init`` for any reason but refused credentials; 2 a setting or mapping file is wrong
+(each problem printed with its location and a hint), no state store where the settings point
+(``crmbridge state init`` makes one; ``sync`` and ``run`` never do), or (``whatif``) no
+Salesforce describe kept in the store yet; 3 credentials refused (only
 that); 4 one pass (``sync --once``) crashed on an unexpected error, a bug (the cursor is kept;
 the log has the traceback); ``run`` never exits on a crashed pass: it retries; 5 the state store
 is unusable (read-only, a directory, not a database, truncated or corrupted, a PostgreSQL server
@@ -39,7 +41,9 @@ from crmbridge.daemon import (
 from crmbridge.errors import (
     AuthenticationError,
     ConfigError,
+    ConfigProblem,
     FatalApiError,
+    Location,
     RequestRejectedError,
     RetryableApiError,
     StateStoreError,
@@ -53,6 +57,10 @@ from crmbridge.state import open_store, schema_revisions
 from crmbridge.text import visible
 
 log = structlog.get_logger(__name__)
+
+#: A what-if judges in parallel from this many contacts up, with at most this many processes.
+WHATIF_PARALLEL_FROM = 20_000
+WHATIF_MAX_JOBS = 4
 
 
 def _say(line: str) -> None:
@@ -320,6 +328,190 @@ def validate(mappings_dir: Path | None, files_only: bool) -> None:
             "the files are fine, but the map could not be checked against Salesforce", exc
         )
     click.echo(checked)
+
+
+@main.command()
+@_state_option
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The proposed qualification rules (default: qualification.yaml of --mappings).",
+)
+@click.option(
+    "--mappings",
+    "mappings_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The proposed field and stage map (default: CRMBRIDGE_MAPPINGS_DIR).",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Flipped contacts the table lists.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes that judge a large store in parallel (default: the CPUs, at most 4).",
+)
+def whatif(
+    *,
+    state_url: str | None,
+    rules_file: Path | None,
+    mappings_dir: Path | None,
+    fmt: str,
+    limit: int,
+    jobs: int | None,
+) -> None:
+    """Replay proposed rules (and map) over the latest stored decision of every contact: how
+    many leads would flip each way, by criterion, lead source and stage. Reads the state
+    store only: no API call, nothing written (`sync --dry-run` is the live counterpart)."""
+    from crmbridge.whatif import StoreAddress, replay_store  # noqa: PLC0415 - only this one
+    from crmbridge.whatif_report import whatif_json, whatif_text  # noqa: PLC0415
+
+    if rules_file is None and mappings_dir is None:
+        raise click.UsageError("give the proposal: --rules FILE and/or --mappings DIR")
+    settings = _store_settings(state_url)
+    config = load_config(mappings_dir or settings.mappings_dir, rules_file=rules_file)
+    store = _open_store(state_url)
+    try:
+        stored = store.latest_schema(config.mapping.target_object)
+        if stored is None:
+            raise ConfigError(
+                ConfigProblem(
+                    Location(store.identity().url),
+                    f"the state store holds no Salesforce describe of "
+                    f"{config.mapping.target_object} yet",
+                    hint="run one pass first (`crmbridge sync --once`): every pass keeps it",
+                )
+            )
+        problems = config.check_schema(stored.schema)
+        if problems:
+            raise ConfigError(problems)
+        identity = store.identity()
+        contacts = sum(store.outcome_counts().values())
+        workers = jobs or min(os.cpu_count() or 1, WHATIF_MAX_JOBS)
+        result = replay_store(
+            store,
+            config,
+            stored.schema,
+            address=StoreAddress(settings.state_url, identity.pipeline),
+            # Starting the processes costs about a second: worth it on a large store only.
+            workers=workers if contacts >= WHATIF_PARALLEL_FROM else 1,
+            describe_fetched_at=stored.fetched_at,
+        )
+    finally:
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps(whatif_json(result), indent=2))
+    else:
+        click.echo(whatif_text(result, limit=limit))
+
+
+@main.command()
+@_state_option
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Rows to show."
+)
+@click.option(
+    "--offset", type=click.IntRange(min=0), default=0, help="Rows to skip (newest first)."
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def flagged(state_url: str | None, limit: int, offset: int, fmt: str) -> None:
+    """Leads synced with a placeholder or without a bad value (fields.yaml `incomplete`),
+    newest first: the values a reviewer should fix in HubSpot or Salesforce."""
+    store = _open_store(state_url)
+    try:
+        records = store.flagged(limit=limit, offset=offset)
+        total = store.count_flagged()
+    finally:
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps([reports.flagged_json(r) for r in records], indent=2))
+        return
+    click.echo(reports.flagged_table(records, total=total, offset=offset))
+
+
+@main.group()
+def mappings() -> None:
+    """Help for editing mappings/: JSON Schemas for editors, a starter map."""
+
+
+@mappings.command("schema")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory to write into (default: schema/ under CRMBRIDGE_MAPPINGS_DIR).",
+)
+def mappings_schema(out: Path | None) -> None:
+    """Write the JSON Schemas of qualification.yaml, fields.yaml and stages.yaml, which editors
+    use to complete and check keys as you type (see the files' first line)."""
+    from crmbridge.schemas import SCHEMA_DIR, write_schemas  # noqa: PLC0415 - only here
+
+    directory = out or _settings().mappings_dir / SCHEMA_DIR
+    for path in write_schemas(directory):
+        click.echo(f"wrote {path}")
+
+
+@mappings.command("init")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("mappings"),
+    show_default=True,
+    help="Directory to write the starter files into.",
+)
+@click.option("--force", is_flag=True, help="Overwrite files that already exist there.")
+def mappings_init(out: Path, force: bool) -> None:
+    """Write a commented starter map (fields.yaml, stages.yaml, qualification.yaml) from
+    HubSpot's contact properties and the Salesforce Lead describe: one call to each."""
+    from crmbridge.bootstrap import metadata_clients  # noqa: PLC0415 - only here
+    from crmbridge.schemas import SCHEMA_DIR, write_schemas  # noqa: PLC0415
+    from crmbridge.starter import starter_map  # noqa: PLC0415
+
+    names = ("fields.yaml", "stages.yaml", "qualification.yaml")
+    taken = [out / name for name in names if (out / name).exists()]
+    if taken and not force:
+        raise ConfigError(
+            [
+                ConfigProblem(Location(str(path)), "already exists", hint="use --force")
+                for path in taken
+            ]
+        )
+    settings = _settings()
+    configure_logging(settings.log_format, "WARNING")
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    try:
+        clients = metadata_clients(settings, stop=stop)
+        try:
+            schema = clients.sink.describe()
+            props = clients.source.contact_properties()
+        finally:
+            clients.close()
+    except _API_ERRORS as exc:
+        _exit_on_api_error("cannot read the metadata", exc)
+    starter = starter_map(schema, props)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"fields.yaml": starter.fields, "qualification.yaml": starter.qualification}
+    if starter.stages is not None:
+        files["stages.yaml"] = starter.stages
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out / name}")
+    write_schemas(out / SCHEMA_DIR)
+    click.echo(
+        f"{starter.paired} {schema.name} fields paired with HubSpot properties; "
+        f"{len(starter.unpaired_fields)} left for you (listed at the end of fields.yaml). "
+        f"Check every line, then run `crmbridge validate --mappings-dir {out}`."
+    )
 
 
 @main.command()

@@ -113,6 +113,13 @@ def run_demo(settings: Settings, *, contacts: int, echo: Echo) -> int:
             echo(f"  crmbridge rejects list --state-url {url}")
             echo(f"  crmbridge rejects show ID --state-url {url}")
             echo(f"  crmbridge status --state-url {url}")
+            echo(f"  crmbridge flagged --state-url {url}")
+            tiers = settings.mappings_dir / "examples" / "qualification-tiers.yaml"
+            echo("Try a rule change on these leads first (no API call, nothing written):")
+            echo(
+                f"  crmbridge whatif --rules {tiers} --mappings {settings.mappings_dir} "
+                f"--state-url {url}"
+            )
         finally:
             app.close()
     return 0

@@ -48,6 +48,20 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class PropertyInfo:
+    """One HubSpot contact property definition (``GET /crm/v3/properties/contacts``): what a
+    starter map is built from. ``options`` are (internal value, label) pairs."""
+
+    name: str
+    label: str
+    type: str
+    field_type: str
+    options: tuple[tuple[str, str], ...] = ()
+    read_only: bool = False
+    hubspot_defined: bool = True
+
+
+@dataclass(frozen=True)
 class PicklistValue:
     value: str
     label: str
@@ -86,6 +100,16 @@ class FieldSpec:
     def active_values(self) -> tuple[str, ...]:
         return tuple(p.value for p in self.picklist_values if p.active)
 
+    def to_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in vars(self).items() if k != "picklist_values"}
+        data["picklist_values"] = [vars(p) for p in self.picklist_values]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FieldSpec:
+        values = tuple(PicklistValue(**p) for p in data.get("picklist_values") or ())
+        return cls(**{**data, "picklist_values": values})
+
 
 @dataclass(frozen=True)
 class ObjectSchema:
@@ -96,6 +120,15 @@ class ObjectSchema:
 
     def field(self, name: str) -> FieldSpec | None:
         return self.fields.get(name)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready data :meth:`from_json` reads back (the state store keeps the last one)."""
+        return {"name": self.name, "fields": [f.to_json() for f in self.fields.values()]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ObjectSchema:
+        specs = (FieldSpec.from_json(f) for f in data.get("fields") or ())
+        return cls(name=str(data["name"]), fields={f.name: f for f in specs})
 
 
 @dataclass(frozen=True)
@@ -149,16 +182,25 @@ class CriterionResult:
 
 @dataclass(frozen=True)
 class Qualification:
-    """What the rule set said about one contact, with the version of the rule set that said it."""
+    """What the rule set said about one contact, with the version of the rule set that said it.
+
+    With tiers, ``tier`` names the grade the lead reached (``None``: none), ``qualified`` is
+    whether that tier syncs, ``stage`` and ``fields`` are what the tier sets in Salesforce, and
+    ``grade_reasons`` say why a lead that does not sync fell short (the score, the tier)."""
 
     qualified: bool
     rule_set_version: str
     results: tuple[CriterionResult, ...]
+    tier: str | None = None
+    score: int | None = None
+    stage: str | None = None
+    fields: Mapping[str, FieldValue] = field(default_factory=dict)
+    grade_reasons: tuple[Reason, ...] = ()
 
     @property
     def reasons(self) -> tuple[Reason, ...]:
-        """One reason per failed top-level criterion, in rule-file order."""
-        return tuple(
+        """The grade's reasons, then one reason per failed top-level criterion, in file order."""
+        return self.grade_reasons + tuple(
             Reason(criterion=r.name, message=r.reason or f"{r.name}: not met", code="RULE")
             for r in self.results
             if not r.passed
@@ -173,12 +215,51 @@ class MappedLead:
     fields: Mapping[str, FieldValue]
 
 
+class FlagAction(StrEnum):
+    """What the map did with a qualified lead's missing or invalid value instead of rejecting."""
+
+    PLACEHOLDER = "placeholder"  # sent the map's placeholder text (``[not provided]``)
+    OMITTED = "omitted"  # left the field out of the payload
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A value a lead was synced without (or with a placeholder for): a reviewer should fix it
+    in Salesforce or HubSpot. ``code`` is the mapping problem (``REQUIRED``, ``INVALID_EMAIL``)."""
+
+    field: str
+    code: str
+    message: str
+    action: FlagAction
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "code": self.code,
+            "message": self.message,
+            "action": self.action.value,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Flag:
+        return cls(
+            field=str(data["field"]),
+            code=str(data["code"]),
+            message=str(data["message"]),
+            action=FlagAction(data["action"]),
+        )
+
+
 @dataclass(frozen=True)
 class MapResult:
-    """The mapper's answer: a lead, or the reasons it could not build one (never both empty)."""
+    """The mapper's answer: a lead, or the reasons it could not build one (never both empty).
+
+    ``flags`` name the values the lead goes without (or with a placeholder for), by the map's
+    ``incomplete`` choice, instead of being rejected for them."""
 
     lead: MappedLead | None
     reasons: tuple[Reason, ...] = ()
+    flags: tuple[Flag, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -194,6 +275,64 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # qualification, mapping or a permanent Salesforce record error
     PARKED = "parked"  # transient failure after bounded retries: retried next pass
     SKIPPED = "skipped"  # archived in HubSpot: never deletes anything in Salesforce
+    #: Judged qualified and mapped, waiting for its push: a judgement's answer, never stored
+    #: (the push turns it into created, updated, rejected or parked).
+    TO_PUSH = "to_push"
+
+
+class MoveVerdict(StrEnum):
+    """What the stage policy made of a lead's stage change (``stages.yaml`` ``moves``)."""
+
+    FIRST = "first"  # no stage pushed before: the lead starts at the wanted stage
+    SAME = "same"
+    FORWARD = "forward"  # later along ``order``
+    ALLOWED = "allowed"  # listed under ``allowed`` (recycle, disqualify …)
+    UNCHECKED = "unchecked"  # the stage map has no ``moves`` policy: moved as asked
+    REGRESSION_ALLOWED = "regression allowed"  # backwards, and ``regression: allow``
+    FORBIDDEN = "forbidden"  # backwards, ``regression: forbid``: the stage is kept
+    HELD = "held"  # backwards, ``regression: hold``: the lead is held for review
+
+
+@dataclass(frozen=True)
+class StageMove:
+    """One lead's stage transition: where it stood (the stage last pushed), the stage its data
+    asks for, where the decision leaves it, and the policy's verdict. Recorded on decisions."""
+
+    before: str | None
+    wanted: str | None
+    after: str | None
+    verdict: MoveVerdict
+
+    @property
+    def moves(self) -> bool:
+        """True when the decision changes the lead's stage in Salesforce."""
+        return self.after != self.before and self.verdict is not MoveVerdict.HELD
+
+    def text(self) -> str:
+        """``SQL → MQL: forbidden (stays SQL)``, as reports show it."""
+        arrow = f"{self.before or '(none)'} → {self.wanted or '(none)'}"
+        if self.verdict is MoveVerdict.FORBIDDEN:
+            return f"{arrow}: forbidden (stays {self.after})"
+        if self.verdict is MoveVerdict.HELD:
+            return f"{arrow}: backwards, held for review"
+        return f"{arrow}: {self.verdict.value}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "before": self.before,
+            "wanted": self.wanted,
+            "after": self.after,
+            "verdict": self.verdict.value,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StageMove:
+        return cls(
+            before=data.get("before"),
+            wanted=data.get("wanted"),
+            after=data.get("after"),
+            verdict=MoveVerdict(data["verdict"]),
+        )
 
 
 class RejectStage(StrEnum):
@@ -228,7 +367,10 @@ class Decision:
     """Everything crmbridge decided about one contact version, kept as data.
 
     ``inputs`` holds the raw HubSpot properties the decision read, so a new rule set can be
-    replayed over stored decisions without calling HubSpot again."""
+    replayed over stored decisions without calling HubSpot again. ``tier`` and ``score`` are
+    the grade the rules gave (``None`` without tiers or points), ``lead_stage`` the stage the
+    lead is at in Salesforce once this decision is done, ``transition`` the stage move it
+    judged, and ``flags`` the values it synced without (for a reviewer to fix)."""
 
     contact_id: str
     modified_at_ms: int
@@ -243,6 +385,11 @@ class Decision:
     payload: Mapping[str, FieldValue] | None = None
     payload_hash: str | None = None
     salesforce_id: str | None = None
+    tier: str | None = None
+    score: int | None = None
+    lead_stage: str | None = None
+    transition: StageMove | None = None
+    flags: tuple[Flag, ...] = ()
 
 
 @dataclass
@@ -257,6 +404,8 @@ class PassSummary:
     parked: int = 0
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    #: Leads synced (created, updated) with flags: values a reviewer should fix.
+    flagged: int = 0
     hubspot_calls: int = 0
     salesforce_calls: int = 0
     stopped_early: str | None = None

@@ -22,16 +22,15 @@ Contract of a pass:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
 
+from crmbridge.configuration import Configuration
 from crmbridge.errors import (
     AuthenticationError,
     BudgetExhaustedError,
@@ -41,27 +40,43 @@ from crmbridge.errors import (
     RequestRejectedError,
     RetryableApiError,
 )
+from crmbridge.judgement import (
+    INTERNAL,
+    INTERNAL_CODE,
+    internal_reason,
+    judge_contacts,
+    newest_versions,
+    payload_hash,
+)
 from crmbridge.mapping import FieldMapping
+from crmbridge.mapping.policies import UpdatePolicy, fields_to_send, needs_current_values
 from crmbridge.model import (
     Cursor,
     Decision,
+    FieldValue,
     MappedLead,
-    MapResult,
     ObjectSchema,
     Outcome,
     PassSummary,
     PushResult,
-    Qualification,
     Reason,
     RecordError,
     RejectStage,
     SourceContact,
 )
-from crmbridge.ports import LeadSink, LeadSource, LedgerEntry, Page, StateStore
-from crmbridge.redaction import redact
+from crmbridge.ports import LeadSink, LeadSource, LedgerEntry, StateStore
 from crmbridge.retry import Sleeper
 from crmbridge.rules import RuleSet
-from crmbridge.text import clean_text
+
+__all__ = [
+    "INTERNAL",
+    "INTERNAL_CODE",
+    "PARKED_MAX_ATTEMPTS",
+    "STREAM",
+    "SyncPipeline",
+    "internal_reason",
+    "payload_hash",
+]
 
 STREAM = "hubspot.contacts"
 #: Rounds of resending rows that failed transiently (locks) inside one pass before parking them.
@@ -71,20 +86,17 @@ ROW_RETRY_BASE_S = 1.0
 PARKED_MAX_ATTEMPTS = 10
 PARKED_PER_PASS = 1000
 SCHEMA_TTL_S = 3600.0
-#: The criterion (and ``code``) of a reject caused by an unexpected exception (a bug).
-INTERNAL = "internal"
-INTERNAL_CODE = "INTERNAL"
-#: How much of an exception's message an internal-error reason keeps.
-INTERNAL_MESSAGE_MAX_CHARS = 500
 
 log = structlog.get_logger(__name__)
 
 
 @dataclass
 class _Judged:
-    """One pulled page, judged: settled decisions, those to push, and the ledger it read."""
+    """One page, judged with one configuration: settled decisions, those to push, the ledger
+    it read, and where the stream stands once it is done (``None``: given contacts, no cursor)."""
 
-    page: Page
+    cursor: Cursor | None
+    config: Configuration
     settled: list[Decision]
     to_push: list[Decision]
     ledger: dict[str, LedgerEntry]
@@ -92,22 +104,16 @@ class _Judged:
 
 @dataclass
 class _PageWork:
-    """A pulled page on its way to being committed: outcomes so far, leads still in flight."""
+    """A page on its way to being committed: outcomes so far, leads still in flight."""
 
-    cursor: Cursor
+    cursor: Cursor | None
     decisions: list[Decision]
     waiting: int
 
 
-def payload_hash(fields: Mapping[str, object]) -> str:
-    """Stable hash of a mapped payload: unchanged leads are not pushed again. Never raises on
-    text (``surrogatepass``: a lone surrogate still hashes; valid text hashes as it always did)."""
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 class SyncPipeline:
-    """Runs passes; holds no state between them but a cached describe of the target object."""
+    """Runs passes; holds no state between them but a cached describe of the target object and
+    the configuration it judges with (swapped whole by :meth:`use_config`, between pages)."""
 
     def __init__(
         self,
@@ -115,8 +121,9 @@ class SyncPipeline:
         source: LeadSource,
         sink: LeadSink,
         store: StateStore,
-        mapping: FieldMapping,
-        rules: RuleSet,
+        config: Configuration | None = None,
+        mapping: FieldMapping | None = None,
+        rules: RuleSet | None = None,
         index_lag_s: float = 60.0,
         batch_size: int = 200,
         clock: Callable[[], float] = time.time,
@@ -124,11 +131,14 @@ class SyncPipeline:
         stop: threading.Event | None = None,
         stream: str = STREAM,
     ) -> None:
+        if config is None:
+            if mapping is None or rules is None:
+                raise TypeError("SyncPipeline needs config=, or mapping= and rules=")
+            config = Configuration(mapping=mapping, rules=rules)
         self.source = source
         self.sink = sink
         self.store = store
-        self.mapping = mapping
-        self.rules = rules
+        self._config = config
         self.index_lag_s = index_lag_s
         self.batch_size = batch_size
         self.clock = clock
@@ -137,6 +147,39 @@ class SyncPipeline:
         self.stream = stream
         self._schema: ObjectSchema | None = None
         self._schema_at = 0.0
+        self._schema_saved = False
+
+    # -- the configuration ------------------------------------------------------------------
+    @property
+    def config(self) -> Configuration:
+        """The configuration the next page is judged with."""
+        return self._config
+
+    @property
+    def mapping(self) -> FieldMapping:
+        return self._config.mapping
+
+    @mapping.setter
+    def mapping(self, mapping: FieldMapping) -> None:
+        self.use_config(replace(self._config, mapping=mapping))
+
+    @property
+    def rules(self) -> RuleSet:
+        return self._config.rules
+
+    @rules.setter
+    def rules(self, rules: RuleSet) -> None:
+        self.use_config(replace(self._config, rules=rules))
+
+    def use_config(self, config: Configuration) -> None:
+        """Judge with ``config`` from the next page on. A page is always judged and pushed with
+        one configuration, never half of each. Raises ConfigError (and keeps the configuration
+        in use) when ``config`` does not fit the cached Salesforce describe."""
+        if self._schema is not None:
+            problems = config.check_schema(self._schema)
+            if problems:
+                raise ConfigError(problems)
+        self._config = config
 
     # -- a pass -----------------------------------------------------------------------------
     def run_pass(self, *, dry_run: bool = False) -> PassSummary:
@@ -149,37 +192,76 @@ class SyncPipeline:
         hubspot_before, salesforce_before = self.source.calls, self.sink.calls
         try:
             self.sink.start_pass()
-            schema = self._schema_for_pass()
+            schema = self._schema_for_pass(dry_run=dry_run)
             if dry_run:
                 self._judge_only(schema, summary)
             else:
                 self._retry_parked(summary)
-                self._pull_and_push(schema, summary)
+                self._push_pages(self._judged_pages(schema, summary), summary)
         except (FatalApiError, RetryableApiError, RequestRejectedError) as exc:
-            summary.stopped_early = f"{type(exc).__name__}: {exc}"
-            summary.credentials_refused = isinstance(exc, AuthenticationError)
-            summary.blocked = isinstance(exc, FatalApiError) and not isinstance(
-                exc, AuthenticationError | BudgetExhaustedError
-            )
-            log.error(  # noqa: TRY400 - an expected stop: the summary says it, no traceback
-                "pass_stopped",
-                error=summary.stopped_early,
-                credentials_refused=summary.credentials_refused,
-                blocked=summary.blocked,
-            )
+            self._stopped(summary, exc)
         finally:
             summary.hubspot_calls = self.source.calls - hubspot_before
             summary.salesforce_calls = self.sink.calls - salesforce_before
         return summary
 
-    def _schema_for_pass(self) -> ObjectSchema:
+    def sync_contacts(self, contacts: Iterable[SourceContact]) -> PassSummary:
+        """Judge, push and record given contacts (a webhook's, a reviewer's) as a pass would,
+        outside the cursor: one durable decision per contact (its newest version given),
+        committed without moving the stream's cursor. Parked leads wait for the next pass."""
+        summary = PassSummary()
+        hubspot_before, salesforce_before = self.source.calls, self.sink.calls
+        try:
+            self.sink.start_pass()
+            schema = self._schema_for_pass(dry_run=False)
+            given = list(newest_versions(contacts).values())
+            summary.pulled = len(given)
+            self._push_pages(iter([self._judge_page(given, None, schema)]), summary)
+        except (FatalApiError, RetryableApiError, RequestRejectedError) as exc:
+            self._stopped(summary, exc)
+        finally:
+            summary.hubspot_calls = self.source.calls - hubspot_before
+            summary.salesforce_calls = self.sink.calls - salesforce_before
+        return summary
+
+    def judge_contacts(self, contacts: Iterable[SourceContact]) -> list[Decision]:
+        """Judge given contacts as a pass would (the describe, the ledger) and return their
+        decisions in the order given (a lead to push is ``TO_PUSH``): nothing pushed, nothing
+        written."""
+        schema = self._schema_for_pass(dry_run=True)
+        given = list(newest_versions(contacts).values())
+        config = self._config
+        return judge_contacts(given, config, schema, self.store.ledger([c.id for c in given]))
+
+    @staticmethod
+    def _stopped(summary: PassSummary, exc: CrmBridgeError) -> None:
+        """Record why a pass stopped early: refused credentials (exit 3), a refusal only a
+        person can fix (``blocked``: the daemon keeps trying) or an outage or spent budget."""
+        summary.stopped_early = f"{type(exc).__name__}: {exc}"
+        summary.credentials_refused = isinstance(exc, AuthenticationError)
+        summary.blocked = isinstance(exc, FatalApiError) and not isinstance(
+            exc, AuthenticationError | BudgetExhaustedError
+        )
+        log.error(
+            "pass_stopped",
+            error=summary.stopped_early,
+            credentials_refused=summary.credentials_refused,
+            blocked=summary.blocked,
+        )
+
+    def _schema_for_pass(self, *, dry_run: bool) -> ObjectSchema:
+        """The describe (fetched at most once an hour), checked against the configuration,
+        and kept in the state store (outside a dry run) so reports can map without a call."""
         now = self.clock()
         if self._schema is None or now - self._schema_at > SCHEMA_TTL_S:
             schema = self.sink.describe()
-            problems = self.mapping.check_schema(schema)
+            problems = self._config.check_schema(schema)
             if problems:
                 raise ConfigError(problems)
-            self._schema, self._schema_at = schema, now
+            self._schema, self._schema_at, self._schema_saved = schema, now, False
+        if not dry_run and not self._schema_saved:
+            self.store.save_schema(self._schema)
+            self._schema_saved = True
         return self._schema
 
     def _judged_pages(self, schema: ObjectSchema, summary: PassSummary) -> Iterator[_Judged]:
@@ -189,30 +271,36 @@ class SyncPipeline:
         until_ms = int((self.clock() - self.index_lag_s) * 1000)
         if until_ms <= cursor.modified_at_ms:
             return
-        properties = self.mapping.source_properties | self.rules.source_properties
+        properties = self._config.pulled_properties
         for page in self.source.pull(cursor, until_ms, properties):
             summary.pulled += len(page.contacts)
-            yield self._judge_page(page, schema)
+            yield self._judge_page(page.contacts, page.cursor, schema)
             if self.stop.is_set():
                 summary.interrupted = True
                 return
 
-    def _pull_and_push(self, schema: ObjectSchema, summary: PassSummary) -> None:
+    def _push_pages(self, pages: Iterator[_Judged], summary: PassSummary) -> None:
         """Stream pages through the gate; push in full batches across page boundaries, and
-        commit each page (outcomes, then cursor) once every lead of it has its outcome."""
+        commit each page (outcomes, then cursor) once every lead of it has its outcome. A batch
+        never mixes two configurations: a swap between pages flushes the batch first."""
         works: deque[_PageWork] = deque()
         buffer: list[tuple[_PageWork, Decision]] = []
-        for judged in self._judged_pages(schema, summary):
-            work = _PageWork(judged.page.cursor, judged.settled, waiting=len(judged.to_push))
+        config = self._config
+        for judged in pages:
+            work = _PageWork(judged.cursor, judged.settled, waiting=len(judged.to_push))
             works.append(work)
             pending_ids = {d.contact_id for _, d in buffer}
-            if any(d.contact_id in pending_ids for d in judged.to_push):
-                # A contact re-stamped mid-pass: never send one key twice in a request (trap 9).
-                self._flush(buffer, full_batches_only=False)
+            if judged.config is not config or any(
+                d.contact_id in pending_ids for d in judged.to_push
+            ):
+                # A new configuration, or a contact re-stamped mid-pass: never send one key
+                # twice in a request (trap 9), never push a batch under two configurations.
+                self._flush(buffer, config, full_batches_only=False)
+                config = judged.config
             buffer.extend((work, d) for d in judged.to_push)
-            self._flush(buffer, full_batches_only=True)
+            self._flush(buffer, config, full_batches_only=True)
             self._commit_ready(works, summary)
-        self._flush(buffer, full_batches_only=False)
+        self._flush(buffer, config, full_batches_only=False)
         self._commit_ready(works, summary)
 
     def _judge_only(self, schema: ObjectSchema, summary: PassSummary) -> None:
@@ -226,25 +314,34 @@ class SyncPipeline:
                 else:
                     summary.created += 1
 
-    def _flush(self, buffer: list[tuple[_PageWork, Decision]], *, full_batches_only: bool) -> None:
+    def _flush(
+        self,
+        buffer: list[tuple[_PageWork, Decision]],
+        config: Configuration,
+        *,
+        full_batches_only: bool,
+    ) -> None:
         """Push buffered leads in full batches, and the remainder unless told not to."""
         while len(buffer) >= self.batch_size or (buffer and not full_batches_only):
             batch = buffer[: self.batch_size]
             del buffer[: self.batch_size]
-            outcomes = {d.contact_id: d for d in self._push([d for _, d in batch])}
+            outcomes = {d.contact_id: d for d in self._push([d for _, d in batch], config)}
             for work, decision in batch:
                 work.decisions.append(outcomes[decision.contact_id])
                 work.waiting -= 1
 
     def _commit_ready(self, works: deque[_PageWork], summary: PassSummary) -> None:
-        """Commit the leading pages whose leads all have outcomes, with the last one's cursor."""
+        """Commit the leading pages whose leads all have outcomes, with the last one's cursor
+        (given contacts have none: their decisions are committed without moving it)."""
         decisions: list[Decision] = []
         cursor = None
+        ready = False
         while works and works[0].waiting == 0:
             work = works.popleft()
             decisions.extend(work.decisions)
-            cursor = work.cursor
-        if cursor is not None:
+            cursor = work.cursor or cursor
+            ready = True
+        if ready:
             self.store.commit_page(self.stream, decisions, cursor)
             _count(summary, decisions)
 
@@ -253,81 +350,26 @@ class SyncPipeline:
         self, contacts: Sequence[SourceContact], schema: ObjectSchema
     ) -> tuple[list[Decision], list[Decision]]:
         """Qualify and map one page: (settled decisions, decisions waiting to be pushed)."""
-        judged = self._judge_page(Page(contacts, Cursor()), schema)
+        judged = self._judge_page(contacts, None, schema)
         return judged.settled, judged.to_push
 
-    def _judge_page(self, page: Page, schema: ObjectSchema) -> _Judged:
-        newest: dict[str, SourceContact] = {}
-        for contact in page.contacts:
-            seen = newest.get(contact.id)
-            if seen is None or contact.modified_at_ms >= seen.modified_at_ms:
-                newest[contact.id] = contact
-        ledger = self.store.ledger(list(newest))
-        judged = _Judged(page, [], [], ledger)
-        for contact in newest.values():
-            decision = self._judge(contact, schema, ledger.get(contact.id))
-            (judged.to_push if decision.outcome is Outcome.CREATED else judged.settled).append(
+    def _judge_page(
+        self, contacts: Sequence[SourceContact], cursor: Cursor | None, schema: ObjectSchema
+    ) -> _Judged:
+        config = self._config  # one configuration for the whole page, whatever happens meanwhile
+        ids = list(newest_versions(contacts))
+        ledger = self.store.ledger(ids)
+        judged = _Judged(cursor, config, [], [], ledger)
+        for decision in judge_contacts(contacts, config, schema, ledger):
+            (judged.to_push if decision.outcome is Outcome.TO_PUSH else judged.settled).append(
                 decision
             )
         return judged
 
-    def _judge(
-        self, contact: SourceContact, schema: ObjectSchema, entry: LedgerEntry | None
-    ) -> Decision:
-        """The decision before any push; ``CREATED`` here only means "to push". Never raises:
-        an exception from the rules or the map is this contact's internal-error reject."""
-        base = Decision(
-            contact_id=contact.id,
-            modified_at_ms=contact.modified_at_ms,
-            email=contact.get("email"),
-            outcome=Outcome.SKIPPED,
-            rule_set_version=self.rules.version,
-            qualified=False,
-            inputs={name: contact.get(name) for name in sorted(contact.properties)},
-        )
-        if contact.archived:
-            return base  # archived in HubSpot: never deletes or changes sales data (trap 7)
-        stage = RejectStage.QUALIFICATION
-        try:
-            qualification = self.rules.evaluate(contact)
-            base = replace(base, qualified=qualification.qualified, criteria=qualification.results)
-            stage = RejectStage.MAPPING
-            return self._mapped(base, qualification, self.mapping.map(contact, schema), entry)
-        except Exception as exc:  # one contact's bug must not stop the page
-            log.exception("contact_internal_error", contact_id=contact.id, stage=stage.value)
-            return replace(
-                base, outcome=Outcome.REJECTED, stage=stage, reasons=(internal_reason(exc),)
-            )
-
-    def _mapped(
-        self,
-        base: Decision,
-        qualification: Qualification,
-        mapped: MapResult,
-        entry: LedgerEntry | None,
-    ) -> Decision:
-        """The verdict once the rules and the map have answered."""
-        reasons = qualification.reasons + mapped.reasons
-        if not qualification.qualified or mapped.lead is None or mapped.reasons:
-            stage = (
-                RejectStage.QUALIFICATION if not qualification.qualified else RejectStage.MAPPING
-            )
-            return replace(base, outcome=Outcome.REJECTED, stage=stage, reasons=reasons)
-        fields = dict(mapped.lead.fields)
-        digest = payload_hash(fields)
-        if entry is not None and entry.status == "synced" and entry.payload_hash == digest:
-            return replace(
-                base,
-                outcome=Outcome.UNCHANGED,
-                payload=fields,
-                payload_hash=digest,
-                salesforce_id=entry.salesforce_id,
-            )
-        return replace(base, outcome=Outcome.CREATED, payload=fields, payload_hash=digest)
-
     # -- pushing ----------------------------------------------------------------------------
-    def _push(self, pending: list[Decision]) -> list[Decision]:
-        """Push qualified decisions in batches; resend transient row failures, then park them."""
+    def _push(self, pending: list[Decision], config: Configuration) -> list[Decision]:
+        """Push qualified decisions in batches; resend transient row failures, then park them.
+        A pushed decision records the payload sent (what the update policies let through)."""
         done: list[Decision] = []
         for round_number in range(ROW_RETRY_ROUNDS + 1):
             if not pending:
@@ -337,11 +379,18 @@ class SyncPipeline:
             retry_next: list[Decision] = []
             for start in range(0, len(pending), self.batch_size):
                 batch = pending[start : start + self.batch_size]
-                for decision, result in zip(batch, self._push_batch(batch), strict=True):
+                payloads = self._payloads(batch, config)
+                results = self._push_batch(batch, payloads)
+                for decision, sent, result in zip(batch, payloads, results, strict=True):
                     if result.success:
                         outcome = Outcome.CREATED if result.created else Outcome.UPDATED
                         done.append(
-                            replace(decision, outcome=outcome, salesforce_id=result.salesforce_id)
+                            replace(
+                                decision,
+                                outcome=outcome,
+                                salesforce_id=result.salesforce_id,
+                                payload=sent,
+                            )
                         )
                     elif result.transient:
                         retry_next.append(replace(decision, reasons=_sf_reasons(result)))
@@ -358,11 +407,37 @@ class SyncPipeline:
         done.extend(replace(d, outcome=Outcome.PARKED) for d in pending)
         return done
 
-    def _push_batch(self, batch: Sequence[Decision]) -> list[PushResult]:
+    def _payloads(
+        self, batch: Sequence[Decision], config: Configuration
+    ) -> list[dict[str, FieldValue]]:
+        """What each lead of a batch sends: its payload as the fields' update policies allow.
+        When a policy needs the Leads' current values (``if_blank``, ``on_create``), they are
+        read in one query for the whole batch; otherwise no call is made."""
+        mapping = config.mapping
+        policies = mapping.update_policies
+        if not policies:
+            return [dict(d.payload or {}) for d in batch]
+        current: dict[str, dict[str, object]] = {}
+        if needs_current_values(policies):
+            blank_checked = sorted(n for n, p in policies.items() if p is UpdatePolicy.IF_BLANK)
+            current = self.sink.current_values([d.contact_id for d in batch], blank_checked)
+        return [
+            fields_to_send(
+                d.payload or {},
+                policies,
+                current.get(d.contact_id),
+                placeholder=mapping.placeholder,
+            )
+            for d in batch
+        ]
+
+    def _push_batch(
+        self, batch: Sequence[Decision], payloads: Sequence[dict[str, FieldValue]]
+    ) -> list[PushResult]:
         """One upsert call; when Salesforce refuses the whole request, or the sink raises an
         unexpected (non-crmbridge) exception, split it to find the rows at fault so one bad
         value cannot sink 199 good leads. Each row at fault costs about 2·log2(batch) calls."""
-        leads = [MappedLead(d.contact_id, d.payload or {}) for d in batch]
+        leads = [MappedLead(d.contact_id, p) for d, p in zip(batch, payloads, strict=True)]
         try:
             return self.sink.upsert(leads)
         except CrmBridgeError as exc:
@@ -380,7 +455,9 @@ class SyncPipeline:
             return [PushResult(batch[0].contact_id, success=False, errors=(error,))]
         middle = len(batch) // 2
         log.warning(event, rows=len(batch), error=error.message)
-        return self._push_batch(batch[:middle]) + self._push_batch(batch[middle:])
+        return self._push_batch(batch[:middle], payloads[:middle]) + self._push_batch(
+            batch[middle:], payloads[middle:]
+        )
 
     def _retry_parked(self, summary: PassSummary) -> None:
         """Resend leads parked by earlier passes (their payload was mapped when parked)."""
@@ -404,22 +481,9 @@ class SyncPipeline:
             if p.attempts >= PARKED_MAX_ATTEMPTS
         ]
         retry = [p.decision for p in parked if p.attempts < PARKED_MAX_ATTEMPTS]
-        decisions = given_up + self._push([replace(d, reasons=()) for d in retry])
+        decisions = given_up + self._push([replace(d, reasons=()) for d in retry], self._config)
         self.store.commit_page(self.stream, decisions, None)
         _count(summary, decisions)
-
-
-def internal_reason(exc: BaseException) -> Reason:
-    """The reject reason for an unexpected exception: its type and message, cleaned, every
-    registered secret masked, and capped.
-
-    The message of an exception nobody planned for may quote anything in reach, a token or an
-    ``Authorization`` header included, and this reason is stored and printed by ``rejects``:
-    it is masked before the cut, so a secret cannot be cut in half and slip past the mask."""
-    message = redact(clean_text(f"internal error: {type(exc).__name__}: {exc}"))
-    if len(message) > INTERNAL_MESSAGE_MAX_CHARS:
-        message = message[: INTERNAL_MESSAGE_MAX_CHARS - 1] + "…"
-    return Reason(criterion=INTERNAL, message=message, code=INTERNAL_CODE)
 
 
 def _sf_reasons(result: PushResult) -> tuple[Reason, ...]:
@@ -441,8 +505,10 @@ def _count(summary: PassSummary, decisions: Sequence[Decision]) -> None:
         match decision.outcome:
             case Outcome.CREATED:
                 summary.created += 1
+                summary.flagged += bool(decision.flags)
             case Outcome.UPDATED:
                 summary.updated += 1
+                summary.flagged += bool(decision.flags)
             case Outcome.UNCHANGED:
                 summary.unchanged += 1
             case Outcome.SKIPPED:

@@ -10,7 +10,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from crmbridge.model import Cursor, Decision, MappedLead, ObjectSchema, PushResult, SourceContact
+from crmbridge.model import (
+    Cursor,
+    Decision,
+    MappedLead,
+    ObjectSchema,
+    PushResult,
+    SourceContact,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,14 @@ class LeadSink(Protocol):
         not exceptions; request-level failures raise from ``crmbridge.errors``."""
         ...
 
+    def current_values(
+        self, external_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, object]]:
+        """The existing records among ``external_ids``, by external id, with ``fields`` as the
+        target holds them: one query (more only past the query-length limits). An id missing
+        from the answer has no record. Raises like ``upsert`` for request-level failures."""
+        ...
+
 
 @dataclass(frozen=True)
 class LedgerEntry:
@@ -62,6 +77,8 @@ class LedgerEntry:
     payload_hash: str | None
     salesforce_id: str | None
     rule_set_version: str | None
+    #: The stage (``stages.yaml`` name) last pushed to Salesforce; ``None``: not known.
+    lead_stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +99,34 @@ class RejectRecord:
     decision: Decision
     resolved_at: str | None = None
     resolution: str | None = None
+
+
+@dataclass(frozen=True)
+class LatestDecision:
+    """A contact's latest recorded decision and its ledger entry (what a replay starts from).
+
+    The decision's ``criteria``, ``payload``, ``transition`` and ``flags`` are not read (a
+    replay judges again)."""
+
+    decision: Decision
+    ledger: LedgerEntry
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One stored decision with its id and when it was made (listings other than rejects)."""
+
+    id: int
+    decided_at: str
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class StoredSchema:
+    """The Salesforce describe a pass fetched last, kept so reports can map without a call."""
+
+    schema: ObjectSchema
+    fetched_at: str
 
 
 @dataclass(frozen=True)
@@ -174,6 +219,39 @@ class StateStore(Protocol):
 
     def outcome_counts(self) -> dict[str, int]:
         """How many contacts the ledger holds in each status (synced / rejected / parked)."""
+        ...
+
+    def latest_decisions(self, *, chunk_size: int = 1000) -> Iterator[list[LatestDecision]]:
+        """The latest recorded decision of every contact in the ledger (an archived contact's
+        last word aside), with its ledger entry, in contact-id order, ``chunk_size`` contacts
+        at a time (the chunks of :meth:`contact_ranges`). Reads only; each chunk is one short
+        read, so a long replay holds no lock."""
+        ...
+
+    def contact_ranges(self, *, chunk_size: int = 1000) -> list[tuple[str, str]]:
+        """The ledger's contact ids cut into consecutive ranges of ``chunk_size``: (first,
+        last) of each, in order. Several readers can share a replay by range."""
+        ...
+
+    def latest_decisions_between(self, first: str, last: str) -> list[LatestDecision]:
+        """:meth:`latest_decisions` for the contacts from ``first`` to ``last`` (inclusive)."""
+        ...
+
+    def save_schema(self, schema: ObjectSchema) -> None:
+        """Keep ``schema`` as the latest describe of its object (replacing the one before)."""
+        ...
+
+    def latest_schema(self, object_name: str) -> StoredSchema | None:
+        """The describe of ``object_name`` a pass kept last; ``None`` before the first."""
+        ...
+
+    def flagged(self, *, limit: int, offset: int = 0) -> list[DecisionRecord]:
+        """Leads whose latest decision synced them with flags (values a reviewer should fix),
+        newest first, one page of ``limit`` from ``offset``."""
+        ...
+
+    def count_flagged(self) -> int:
+        """How many leads :meth:`flagged` lists in all."""
         ...
 
     def close(self) -> None:

@@ -6,12 +6,13 @@ value or a Salesforce message must not clear the screen or break a table. JSON o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from crmbridge.model import PassSummary
+from crmbridge.model import Decision, PassSummary
 from crmbridge.pipeline import STREAM
-from crmbridge.ports import RejectFilter, RejectRecord, StateStore, StoreIdentity
+from crmbridge.ports import DecisionRecord, RejectFilter, RejectRecord, StateStore, StoreIdentity
 from crmbridge.text import visible
 
 
@@ -38,6 +39,8 @@ def summary_text(summary: PassSummary, *, elapsed_s: float | None = None) -> str
     lines += [f"  {label:<26}{value:>7}" for label, value in rows]
     for reason, count in sorted(summary.rejected_by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
         lines.append(f"    {visible(reason):<24}{count:>7}")
+    if summary.flagged:
+        lines.append(f"  {'synced with flags':<26}{summary.flagged:>7}  (`crmbridge flagged`)")
     lines.append(f"  {'failed (parked for retry)':<26}{summary.parked:>7}")
     if summary.skipped:
         lines.append(f"  {'skipped (archived)':<26}{summary.skipped:>7}")
@@ -55,29 +58,56 @@ def summary_text(summary: PassSummary, *, elapsed_s: float | None = None) -> str
     return "\n".join(lines)
 
 
-def _cell(text: str, width: int) -> str:
+def cell(text: str, width: int) -> str:
     """``text`` escaped (a table cell never holds a control character), cut to ``width``."""
     text = visible(text)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+_Listed = RejectRecord | DecisionRecord
+#: A listing's column: its title, its width, and what it shows of a stored decision.
+_Column = tuple[str, int, Callable[[_Listed], str]]
+
+
+def _lead_columns(when: str) -> list[_Column]:
+    """The columns every listing starts with: the contact, its e-mail, and when it was decided."""
+    return [
+        ("CONTACT", 10, lambda r: r.decision.contact_id),
+        ("EMAIL", 30, lambda r: r.decision.email or "-"),
+        (when, 20, lambda r: r.decided_at[:19].replace("T", " ")),
+    ]
+
+
+def _listing(
+    records: Sequence[_Listed], columns: Sequence[_Column], *, total: int, offset: int
+) -> str:
+    """One line per stored decision: its id, then ``columns`` (the last one not padded), every
+    cell escaped and cut to its width; then where the page sits in the whole."""
+    *padded, (last_title, last_width, last_text) = columns
+    lines = [
+        f"{'ID':>6}  " + "".join(f"{title:<{width}} " for title, width, _ in padded) + last_title
+    ]
+    lines += [
+        f"{record.id:>6}  "
+        + "".join(f"{cell(text(record), width):<{width}} " for _, width, text in padded)
+        + cell(last_text(record), last_width)
+        for record in records
+    ]
+    lines.append(f"\n{offset + 1}-{offset + len(records)} of {total}.")
+    return "\n".join(lines)
 
 
 def rejects_table(records: list[RejectRecord], *, total: int, offset: int) -> str:
     """`rejects list`: one line per reject, cells escaped and cut to their column."""
     if not records:
         return "No rejects match."
-    header = f"{'ID':>6}  {'CONTACT':<10} {'EMAIL':<30} {'WHEN (UTC)':<20} {'RULES':<20} REASONS"
-    lines = [header]
-    for record in records:
-        d = record.decision
-        reasons = "; ".join(r.message for r in d.reasons)
-        lines.append(
-            f"{record.id:>6}  {_cell(d.contact_id, 10):<10} {_cell(d.email or '-', 30):<30} "
-            f"{_cell(record.decided_at[:19].replace('T', ' '), 20):<20} "
-            f"{_cell(d.rule_set_version, 20):<20} {_cell(reasons, 100)}"
-        )
-    shown_to = offset + len(records)
-    lines.append(f"\n{offset + 1}-{shown_to} of {total}. `crmbridge rejects show ID` for details.")
-    return "\n".join(lines)
+    columns = [
+        *_lead_columns("WHEN (UTC)"),
+        ("RULES", 20, lambda r: r.decision.rule_set_version),
+        ("REASONS", 100, lambda r: "; ".join(x.message for x in r.decision.reasons)),
+    ]
+    table = _listing(records, columns, total=total, offset=offset)
+    return table + " `crmbridge rejects show ID` for details."
 
 
 def reject_text(record: RejectRecord) -> str:
@@ -100,6 +130,7 @@ def reject_text(record: RejectRecord) -> str:
         "  reasons:",
     ]
     lines += [f"    - {r.message}" + (f"  [{r.code}]" if r.code else "") for r in d.reasons]
+    lines += _grade_lines(d)
     if d.criteria:
         lines.append("  criteria:")
         for criterion in d.criteria:
@@ -128,6 +159,58 @@ def reject_json(record: RejectRecord) -> dict[str, Any]:
         "inputs": dict(d.inputs),
         "resolved_at": record.resolved_at,
         "resolution": record.resolution,
+        **_grade_json(d),
+    }
+
+
+def _grade_lines(d: Decision) -> list[str]:
+    """Tier, score, stage move and flags of a decision, when it has them (raw: the caller
+    escapes each line)."""
+    lines = []
+    if d.tier is not None or d.score is not None:
+        score = f" (score {d.score})" if d.score is not None else ""
+        lines.append(f"  tier              {d.tier or '-'}{score}")
+    if d.transition is not None:
+        lines.append(f"  stage             {d.transition.text()}")
+    if d.flags:
+        lines.append("  flags (synced anyway, for a reviewer to fix):")
+        lines += [f"    - {f.message}  [{f.code}, {f.action.value}]" for f in d.flags]
+    return lines
+
+
+def _grade_json(d: Decision) -> dict[str, Any]:
+    return {
+        "tier": d.tier,
+        "score": d.score,
+        "lead_stage": d.lead_stage,
+        "transition": d.transition.to_json() if d.transition else None,
+        "flags": [f.to_json() for f in d.flags],
+    }
+
+
+def flagged_table(records: list[DecisionRecord], *, total: int, offset: int) -> str:
+    """`flagged`: one line per lead synced with flags (each flag's problem and the choice
+    made), cells escaped and cut to their column."""
+    if not records:
+        return "No lead is synced with flags."
+    flags: _Column = (
+        "FLAGS",
+        120,
+        lambda r: "; ".join(f"{f.message} [{f.action.value}]" for f in r.decision.flags),
+    )
+    return _listing(records, [*_lead_columns("SYNCED (UTC)"), flags], total=total, offset=offset)
+
+
+def flagged_json(record: DecisionRecord) -> dict[str, Any]:
+    d = record.decision
+    return {
+        "id": record.id,
+        "contact_id": d.contact_id,
+        "email": d.email,
+        "decided_at": record.decided_at,
+        "outcome": d.outcome.value,
+        "salesforce_id": d.salesforce_id,
+        **_grade_json(d),
     }
 
 
@@ -155,5 +238,7 @@ def status_text(store: StateStore) -> str:
         f"leads synced      {counts.get('synced', 0)}",
         f"leads rejected    {counts.get('rejected', 0)} ({open_rejects} open rejects)",
         f"leads parked      {store.count_parked()} (retried first next pass)",
+        f"leads with flags  {store.count_flagged()} "
+        "(synced with values to fix: `crmbridge flagged`)",
     ]
     return "\n".join([identity_text(store.identity()), *(visible(line) for line in lines)])

@@ -67,6 +67,8 @@ class FakeLeadSink:
     refuse_request_with: dict[str, str] = field(default_factory=dict)
     calls: int = 0
     batches: list[int] = field(default_factory=list)
+    #: How many ids each ``current_values`` query asked about, in order.
+    queries: list[int] = field(default_factory=list)
 
     def start_pass(self) -> None:
         """Nothing to refresh: the fake has no budget."""
@@ -74,6 +76,18 @@ class FakeLeadSink:
     def describe(self) -> ObjectSchema:
         self.calls += 1
         return self.schema
+
+    def current_values(
+        self, external_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, object]]:
+        """The stored leads among ``external_ids`` with ``fields`` (one call, like a query)."""
+        self.calls += 1
+        self.queries.append(len(external_ids))
+        return {
+            key: {"Id": record["Id"], **{name: record.get(name) for name in fields}}
+            for key in external_ids
+            if (record := self.leads.get(key)) is not None
+        }
 
     def upsert(self, leads: Sequence[MappedLead]) -> list[PushResult]:
         self.calls += 1

@@ -83,6 +83,8 @@ def replace_lone_surrogates(text: str) -> str:
 def clean_text(text: str) -> str:
     """``text`` as crmbridge reads and sends it: lone surrogates replaced by U+FFFD, C0 control
     characters except tab, line feed and carriage return removed. Never raises."""
+    if text.isascii() and text.isprintable():
+        return text  # the common case, decided in C: nothing to replace or remove
     return _CONTROL.sub("", replace_lone_surrogates(text))
 
 

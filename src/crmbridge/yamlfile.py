@@ -22,10 +22,11 @@ the key path (``<dict>:criteria[1].op``) instead of a line.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -449,3 +450,77 @@ def get_bool(node: Node, key: str, problems: Problems, *, default: bool, what: s
         )
         return default
     return child.value
+
+
+def get_count(node: Node, key: str, problems: Problems, *, what: str, default: int = 0) -> int:
+    """The whole number of at least 0 under ``key`` (``default`` when missing or wrong and
+    reported)."""
+    child = node.get(key)
+    if child is None:
+        return default
+    value = child.value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        got = str(value) if isinstance(value, int | float) and not isinstance(value, bool) else ""
+        problems.add(
+            child,
+            f'"{key}" of {what} must be a whole number of 0 or more, got {got or child.kind}',
+            f"write e.g. {key}: 20",
+        )
+        return default
+    return int(value)
+
+
+def child_or_self(node: Node, key: str) -> Node:
+    """The node under ``key``, or ``node`` itself (a problem about a missing key points here)."""
+    child = node.get(key)
+    return child if child is not None else node
+
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+def get_choice(
+    node: Node,
+    key: str,
+    choices: type[_Choice],
+    *,
+    default: _Choice,
+    problems: Problems,
+    what: str,
+) -> _Choice:
+    """The member of ``choices`` named under ``key`` (``default`` when missing, or wrong and
+    reported with the valid values)."""
+    text = get_text(node, key, problems, what=what)
+    if text is None:
+        return default
+    try:
+        return choices(text)
+    except ValueError:
+        problems.add(
+            child_or_self(node, key),
+            f'{what}: "{key}" cannot be "{text}"',
+            close_match_hint(text, [c.value for c in choices], what="valid values"),
+        )
+        return default
+
+
+def names_in(
+    node: Node, allowed: Sequence[str], problems: Problems, *, what: str, of: str, listed: str
+) -> list[str] | None:
+    """A name, or a list of names, each one of ``allowed``; ``None`` when any is not (each
+    reported at its line as not being ``of``, with the closest of ``listed`` as a hint)."""
+    items = list(node.elements()) if node.is_list else [node]
+    found: list[str] = []
+    for item in items:
+        value = item.value
+        if not isinstance(value, str) or value not in allowed:
+            problems.add(
+                item,
+                f'{what}: "{value}" is not {of}',
+                close_match_hint(str(value), list(allowed), what=listed),
+            )
+            continue
+        found.append(value)
+    if not items:
+        problems.add(node, f"{what}: an empty list", f"name at least one of {listed}")
+    return found if items and len(found) == len(items) else None

@@ -100,6 +100,8 @@ class World:
     slept: list[float] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _app: App | None = None
+    #: The mappings directory crmbridge reads (the shipped one unless a test writes its own).
+    mappings: Path = MAPPINGS
 
     def settings(self, **retry: float) -> Settings:
         return Settings(
@@ -116,7 +118,7 @@ class World:
             ),
             retry=RetrySettings(**retry) if retry else RetrySettings(),
             state_url=f"sqlite:///{self.state_path}",
-            mappings_dir=MAPPINGS,
+            mappings_dir=self.mappings,
         )
 
     @property

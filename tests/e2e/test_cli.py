@@ -83,17 +83,17 @@ def test_rejects_list_and_show(env: dict[str, str], tmp_path: Path) -> None:
     records = json.loads(listed.stdout)
     assert records
     for record in records:
-        assert record["rule_set_version"] == "bant-2026.1"
+        assert record["rule_set_version"] == "bant-2026.2"
         assert record["reasons"]
         assert all(reason["message"] for reason in record["reasons"])
     table = crmbridge("rejects", "list", env=env, cwd=tmp_path)
     assert table.returncode == 0
-    assert "bant-2026.1" in table.stdout
+    assert "bant-2026.2" in table.stdout
     assert records[0]["reasons"][0]["message"][:60] in table.stdout
     shown = crmbridge("rejects", "show", str(records[0]["id"]), env=env, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert f"Reject {records[0]['id']}" in shown.stdout
-    assert "rule-set version  bant-2026.1" in shown.stdout
+    assert "rule-set version  bant-2026.2" in shown.stdout
     assert records[0]["reasons"][0]["message"] in shown.stdout
     missing = crmbridge("rejects", "show", "999999", env=env, cwd=tmp_path)
     assert missing.returncode != 0

@@ -34,8 +34,11 @@ def test_daemon_survives_a_page_of_hostile_values_and_syncs_every_good_contact(
         world.add(jobtitle="Head of \ud83d"): "authority",
         world.add(need="supply chain " * 1_000): "need",
         world.add(budget="a" * 45 + "\x00"): "budget",
-        world.add(email="\ud83d@example.com"): "mapping.Email",
-        world.add(lastname="\x00\x07"): "mapping.LastName",
+    }
+    # Qualified, with a value the shipped map syncs without (flagged for a reviewer).
+    flagged = {
+        world.add(email="\ud83d@example.com"): ("Email", None),
+        world.add(lastname="\x00\x07"): ("LastName", "[not provided]"),
     }
     summaries: list[PassSummary] = []
     stop = threading.Event()
@@ -50,9 +53,14 @@ def test_daemon_survives_a_page_of_hostile_values_and_syncs_every_good_contact(
     assert code == EXIT_OK
     [summary] = summaries
     assert summary.stopped_early is None
-    assert summary.pulled == len(good) + len(synced_clean) + len(rejected)
-    assert summary.created == len(good) + len(synced_clean)
+    assert summary.pulled == len(good) + len(synced_clean) + len(rejected) + len(flagged)
+    assert summary.created == len(good) + len(synced_clean) + len(flagged)
     assert summary.rejected == len(rejected)
+    assert summary.flagged == len(flagged)
+    for contact, (field, sent) in flagged.items():
+        lead = world.lead(contact)
+        assert lead is not None
+        assert lead.get(field) == sent
     for contact in good:
         assert world.lead(contact) is not None
     for contact, (field, sent) in synced_clean.items():
@@ -64,7 +72,7 @@ def test_daemon_survives_a_page_of_hostile_values_and_syncs_every_good_contact(
         [record] = store.rejects(RejectFilter(contact_id=contact))
         assert criterion in [r.criterion for r in record.decision.reasons]
         assert world.lead(contact) is None
-    every = [*good, *synced_clean, *rejected]
+    every = [*good, *synced_clean, *rejected, *flagged]
     for contact in every:
         assert len(store.decisions_of(contact)) == 1
     [title] = store.decisions_of(next(iter(rejected)))

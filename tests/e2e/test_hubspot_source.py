@@ -248,3 +248,27 @@ def test_search_answering_only_proxy_pages_stops_as_an_outage(h: Harness) -> Non
     assert "text/html" in str(caught.value)
     assert "Bad Gateway" not in str(caught.value)  # the page itself is never quoted
     assert source.calls == RetrySettings().max_attempts
+
+
+def test_properties_answer_that_is_not_a_property_list_is_retried(h: Harness) -> None:
+    """An HTTP 200 to the properties call that is not a property list (a proxy's page) is
+    retried like a 5xx, and the next proper answer is read."""
+    page = Response(200, PROXY_PAGE, content_type="text/html")
+    h.sim.faults.add(Fault("GET", "/crm/v3/properties/contacts", page))
+    source = h.source()
+    names = {p.name for p in source.contact_properties()}
+    assert {"email", "lastname", "hs_analytics_source"} <= names
+    assert source.calls == 2
+
+
+def test_properties_answering_only_proxy_pages_stops_as_an_outage(h: Harness) -> None:
+    """When every properties answer is a proxy's page, the retry budget ends in a retryable
+    error that names the content type and never quotes the page."""
+    page = Response(200, PROXY_PAGE, content_type="text/html")
+    h.sim.faults.add(Fault("GET", "/crm/v3/properties/contacts", page, times=10))
+    source = h.source()
+    with pytest.raises(RetryableApiError, match="not a property list") as caught:
+        source.contact_properties()
+    assert "text/html" in str(caught.value)
+    assert "Bad Gateway" not in str(caught.value)
+    assert source.calls == RetrySettings().max_attempts

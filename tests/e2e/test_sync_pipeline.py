@@ -42,7 +42,7 @@ def test_unqualified_lead_is_rejected_with_one_reason_per_criterion(world: World
         "budget: 30000 is not > 50000",
         'authority: job title "Analyst" is not one of CEO, CFO, CIO',
     ]
-    assert record.decision.rule_set_version == "bant-2026.1"
+    assert record.decision.rule_set_version == "bant-2026.2"
     assert record.decision.inputs["budget"] == "30000"
 
 
@@ -136,25 +136,33 @@ def test_rejected_contact_that_now_qualifies_is_synced(world: World) -> None:
 
 
 def test_bad_input_becomes_rejects_never_a_crash(world: World) -> None:
-    """Malformed values and missing required fields give rejects with reasons."""
+    """Malformed values give rejects with reasons; a qualified lead missing a required value or
+    with a bad e-mail is synced with a flag, as the shipped map's `incomplete` says."""
     cases = {
         world.add(budget="$75,000,00x"): "budget",
         world.add(timeline_days="ASAP"): "timeline",
-        world.add(lastname=None): "mapping.LastName",
-        world.add(company="   "): "mapping.Company",
-        world.add(email="bad@"): "mapping.Email",
-        world.add(email="josé@example.com"): "mapping.Email",
         world.add(jobtitle=None): "authority",
+    }
+    flagged = {
+        world.add(lastname=None): ("LastName", "REQUIRED"),
+        world.add(company="   "): ("Company", "REQUIRED"),
+        world.add(email="bad@"): ("Email", "INVALID_EMAIL"),
+        world.add(email="josé@example.com"): ("Email", "INVALID_EMAIL"),
     }
     ok = world.add(company="X" * 300)  # too long: truncated by the shipped map, still synced
     summary = world.sync()
     assert summary.stopped_early is None
     assert summary.rejected == len(cases)
+    assert summary.flagged == len(flagged)
     store = world.app.store
     for contact, criterion in cases.items():
         [record] = store.rejects(RejectFilter(contact_id=contact))
         assert criterion in [r.criterion for r in record.decision.reasons], record
         assert all(r.message for r in record.decision.reasons)
+    for contact, (field, code) in flagged.items():
+        [decision] = store.decisions_of(contact)
+        assert [(f.field, f.code) for f in decision.flags] == [(field, code)]
+        assert world.lead(contact) is not None
     lead = world.lead(ok)
     assert lead is not None
     assert len(str(lead["Company"])) == 255
@@ -458,6 +466,6 @@ def test_decisions_keep_inputs_and_version(world: World) -> None:
     assert synced.outcome is Outcome.CREATED
     assert rejected.outcome is Outcome.REJECTED
     for decision in (synced, rejected):
-        assert decision.rule_set_version == "bant-2026.1"
+        assert decision.rule_set_version == "bant-2026.2"
         assert decision.inputs["jobtitle"] == "CFO"
         assert [c.name for c in decision.criteria] == ["budget", "authority", "need", "timeline"]

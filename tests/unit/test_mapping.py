@@ -9,6 +9,7 @@ import pytest
 
 from crmbridge.errors import ConfigError, ConfigProblem
 from crmbridge.mapping import FieldMapping, load_mapping
+from crmbridge.mapping.policies import Incomplete
 from crmbridge.model import FieldSpec, ObjectSchema, PicklistValue, Reason, SourceContact
 from crmbridge.testing import INDUSTRIES, picklist, reference_lead_schema
 
@@ -42,6 +43,19 @@ def contact(
 @pytest.fixture(scope="module")
 def shipped() -> FieldMapping:
     return load_mapping(SHIPPED)
+
+
+@pytest.fixture(scope="module")
+def rejecting(shipped: FieldMapping) -> FieldMapping:
+    """The shipped map with every field's ``incomplete`` back to ``reject`` (the default)."""
+    return FieldMapping(
+        target_object=shipped.target_object,
+        external_id_field=shipped.external_id_field,
+        rules=tuple(replace(rule, incomplete=Incomplete.REJECT) for rule in shipped.rules),
+        stage_map=shipped.stage_map,
+        options=shipped.options,
+        locations=shipped.locations,
+    )
 
 
 def write(tmp_path: Path, fields: str, stages: str | None = None) -> Path:
@@ -134,9 +148,9 @@ def test_external_id_is_always_the_contact_id(shipped: FieldMapping) -> None:
     assert mapped(shipped, c)["HubSpot_Contact_Id__c"] == "987654"
 
 
-def test_missing_company_is_a_required_reason(shipped: FieldMapping) -> None:
+def test_missing_company_is_a_required_reason(rejecting: FieldMapping) -> None:
     """An empty required property gives a REQUIRED reason naming field and property."""
-    assert only_reason(shipped, contact(company="  ")) == Reason(
+    assert only_reason(rejecting, contact(company="  ")) == Reason(
         criterion="mapping.Company",
         message='Company: required, but HubSpot property "company" is empty',
         code="REQUIRED",
@@ -144,9 +158,9 @@ def test_missing_company_is_a_required_reason(shipped: FieldMapping) -> None:
     )
 
 
-def test_all_problems_of_a_contact_come_at_once(shipped: FieldMapping) -> None:
+def test_all_problems_of_a_contact_come_at_once(rejecting: FieldMapping) -> None:
     """A contact with several problems gets one reason per field, in map order."""
-    result = shipped.map(contact(lastname=None, company=None, email="jane@"), SCHEMA)
+    result = rejecting.map(contact(lastname=None, company=None, email="jane@"), SCHEMA)
     assert result.lead is None
     assert [(r.criterion, r.code) for r in result.reasons] == [
         ("mapping.LastName", "REQUIRED"),
@@ -155,18 +169,18 @@ def test_all_problems_of_a_contact_come_at_once(shipped: FieldMapping) -> None:
     ]
 
 
-def test_malformed_email_is_an_invalid_email_reason(shipped: FieldMapping) -> None:
+def test_malformed_email_is_an_invalid_email_reason(rejecting: FieldMapping) -> None:
     """A malformed address is rejected with the value quoted."""
-    reason = only_reason(shipped, contact(email="jane@@example.com"))
+    reason = only_reason(rejecting, contact(email="jane@@example.com"))
     assert reason.code == "INVALID_EMAIL"
     assert reason.message == (
         'Email: "jane@@example.com" is not a valid e-mail address (HubSpot property "email")'
     )
 
 
-def test_non_ascii_email_is_rejected_by_default(shipped: FieldMapping) -> None:
+def test_non_ascii_email_is_rejected_by_default(rejecting: FieldMapping) -> None:
     """A non-ASCII local part is rejected before Salesforce would refuse it."""
-    reason = only_reason(shipped, contact(email="jörg@example.de"))
+    reason = only_reason(rejecting, contact(email="jörg@example.de"))
     assert reason.code == "INVALID_EMAIL"
     assert "non-ASCII" in reason.message
 

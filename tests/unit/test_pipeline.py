@@ -22,6 +22,7 @@ from crmbridge.errors import (
     FatalApiError,
     RetryableApiError,
 )
+from crmbridge.judgement import INTERNAL_MESSAGE_MAX_CHARS
 from crmbridge.mapping import FieldMapping
 from crmbridge.model import (
     Cursor,
@@ -36,12 +37,7 @@ from crmbridge.model import (
     RejectStage,
     SourceContact,
 )
-from crmbridge.pipeline import (
-    INTERNAL_MESSAGE_MAX_CHARS,
-    PARKED_MAX_ATTEMPTS,
-    STREAM,
-    SyncPipeline,
-)
+from crmbridge.pipeline import PARKED_MAX_ATTEMPTS, STREAM, SyncPipeline
 from crmbridge.ports import Page, RejectFilter
 from crmbridge.redaction import MASK, register_secret
 from crmbridge.rules import RuleSet
@@ -269,14 +265,14 @@ def test_a_crashed_single_pass_exits_4_not_the_credentials_code(make: Make) -> N
 
 def test_lone_surrogate_in_a_title_syncs_the_whole_page(make: Make) -> None:
     """A title cut inside an emoji is sent with U+FFFD; the page syncs and the input is kept."""
-    h = make([contact(0, jobtitle="CEO \ud83d"), contact(1), contact(2, company="Acme\x00")])
+    h = make([contact(0, jobtitle="Analyst \ud83d"), contact(1), contact(2, company="Acme\x00")])
     summary = h.pipeline.run_pass()
     assert summary.stopped_early is None
     assert summary.created == 2
     assert summary.rejected_by_reason == {"authority": 1}
     assert h.sink.leads["1002"]["Company"] == "Acme"
     [decision] = h.store.decisions_of("1000")
-    assert decision.inputs["jobtitle"] == "CEO \ud83d"
+    assert decision.inputs["jobtitle"] == "Analyst \ud83d"
     assert h.pipeline.run_pass().pulled == 0
 
 
@@ -309,10 +305,10 @@ class ExplodingMapping(FieldMapping):
         )
         self.contact_id = contact_id
 
-    def map(self, contact: SourceContact, schema: ObjectSchema) -> MapResult:
+    def map_fields(self, contact: SourceContact, schema: ObjectSchema) -> MapResult:
         if contact.id == self.contact_id:
             raise self.error
-        return super().map(contact, schema)
+        return super().map_fields(contact, schema)
 
 
 class ExplodingSink(FakeLeadSink):

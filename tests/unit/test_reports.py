@@ -5,8 +5,17 @@ from __future__ import annotations
 import json
 
 from crmbridge import reports
-from crmbridge.model import CriterionResult, Decision, Outcome, PassSummary, Reason, RejectStage
-from crmbridge.ports import RejectRecord
+from crmbridge.model import (
+    CriterionResult,
+    Decision,
+    Flag,
+    FlagAction,
+    Outcome,
+    PassSummary,
+    Reason,
+    RejectStage,
+)
+from crmbridge.ports import DecisionRecord, RejectRecord
 
 HOSTILE = "\x1b[2J\x1b[H\x1b[31mPWNED\x1b[0m\x1b]0;owned\x07"
 BREAKERS = "line\nbreak\rreturn\ttab\bback\x9b31m\u202eevil\ud83d"
@@ -82,3 +91,60 @@ def test_summary_escapes_reason_names_and_the_stop_message() -> None:
     assert_safe(text)
     assert "salesforce.\\x1b[2J" in text
     assert "STOPPED EARLY: RetryableApiError: salesforce: line\\nbreak" in text
+
+
+def flagged_record(record_id: int, contact_id: str, *flags: Flag) -> DecisionRecord:
+    decision = Decision(
+        contact_id=contact_id,
+        modified_at_ms=1_790_000_000_000,
+        email=None,
+        outcome=Outcome.CREATED,
+        rule_set_version="bant-1",
+        qualified=True,
+        inputs={},
+        flags=flags,
+    )
+    return DecisionRecord(id=record_id, decided_at="2026-11-28T10:00:00Z", decision=decision)
+
+
+MISSING_COMPANY = Flag(
+    "Company", "REQUIRED", 'Company: HubSpot property "company" is empty', FlagAction.PLACEHOLDER
+)
+
+
+def test_flagged_lists_each_lead_with_its_flags_and_the_choice_made() -> None:
+    """`flagged` shows one line per lead: every flag's problem with the choice made, and the
+    page's place among all flagged leads."""
+    bad_email = Flag(
+        "Email", "INVALID_EMAIL", 'Email: "a\x1b[2J@b" is not valid', FlagAction.OMITTED
+    )
+    table = reports.flagged_table(
+        [flagged_record(9, "1001", MISSING_COMPANY, bad_email), flagged_record(4, "1002")],
+        total=12,
+        offset=5,
+    )
+    assert_safe(table)
+    header, first, second, _, footer = table.splitlines()
+    assert header.split() == ["ID", "CONTACT", "EMAIL", "SYNCED", "(UTC)", "FLAGS"]
+    assert first.split()[:5] == ["9", "1001", "-", "2026-11-28", "10:00:00"]
+    assert first.endswith(
+        'Company: HubSpot property "company" is empty [placeholder]; '
+        'Email: "a\\x1b[2J@b" is not valid [omitted]'
+    )
+    assert second.split()[:2] == ["4", "1002"]
+    assert footer == "6-7 of 12."
+
+
+def test_flagged_and_rejects_tables_share_their_lead_columns() -> None:
+    """Both listings put the id, contact, e-mail and time of a lead at the same places."""
+    flagged = reports.flagged_table([flagged_record(7, "101", MISSING_COMPANY)], total=1, offset=0)
+    rejects = reports.rejects_table([hostile_record()], total=1, offset=0)
+    lead_columns = 6 + 2 + 11 + 31 + 20
+    flagged_row, rejects_row = flagged.splitlines()[1], rejects.splitlines()[1]
+    assert flagged_row[:19] == rejects_row[:19] == "     7  101        "
+    assert flagged_row[50:lead_columns] == rejects_row[50:lead_columns] == "2026-11-28 10:00:00 "
+
+
+def test_no_flagged_lead_says_so() -> None:
+    """An empty page of flagged leads is a sentence, not an empty table."""
+    assert reports.flagged_table([], total=0, offset=0) == "No lead is synced with flags."

@@ -72,7 +72,7 @@ def criteria(*items: str) -> str:
 
 def test_explicit_version_is_used(tmp_path: Path) -> None:
     """A version: line in the file is the rule set's version."""
-    assert load_text(tmp_path, "version: bant-2026.1\n" + BLOCK).version == "bant-2026.1"
+    assert load_text(tmp_path, "version: bant-2026.2\n" + BLOCK).version == "bant-2026.2"
 
 
 def test_without_version_the_hash_is_the_version(tmp_path: Path) -> None:
@@ -144,7 +144,7 @@ def test_from_dict_errors_name_the_key_path() -> None:
 def test_shipped_file_loads() -> None:
     """The shipped qualification.yaml loads with its explicit version."""
     rules = load_rule_set(SHIPPED)
-    assert rules.version == "bant-2026.1"
+    assert rules.version == "bant-2026.2"
     assert rules.name == "BANT"
 
 

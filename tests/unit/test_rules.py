@@ -461,8 +461,8 @@ def test_shipped_rules_give_one_reason_per_failed_criterion(bant: RuleSet) -> No
 
 def test_shipped_version_is_recorded_on_decisions(bant: RuleSet) -> None:
     """Every qualification carries the rule set's version."""
-    assert bant.version == "bant-2026.1"
-    assert bant.evaluate(contact()).rule_set_version == "bant-2026.1"
+    assert bant.version == "bant-2026.2"
+    assert bant.evaluate(contact()).rule_set_version == "bant-2026.2"
 
 
 def test_shipped_rules_read_the_bant_properties(bant: RuleSet) -> None:

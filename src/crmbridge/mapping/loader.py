@@ -11,19 +11,30 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TypeVar
 
 from crmbridge.errors import ConfigError, Location
-from crmbridge.mapping.mapper import FieldMapping, FieldRule, OnParseError, Unmapped
-from crmbridge.mapping.stages import EMPTY, Stage, StageMap
+from crmbridge.mapping.filespec import API_NAME, FIELD, FIELD_MAP, PROPERTY_NAME
+from crmbridge.mapping.mapper import (
+    DEFAULT_LEAD_SOURCE,
+    FieldMapping,
+    FieldRule,
+    OnParseError,
+    Unmapped,
+)
+from crmbridge.mapping.policies import DEFAULT_PLACEHOLDER, Incomplete, UpdatePolicy
+from crmbridge.mapping.stages import StageMap
+from crmbridge.mapping.stages_loader import PROPERTY_HINT as _PROPERTY_HINT
+from crmbridge.mapping.stages_loader import STAGES_FILE, parse_stages
 from crmbridge.mapping.transforms import TRANSFORMS, Kind, Transform, TransformOptions
 from crmbridge.model import FieldValue
 from crmbridge.yamlfile import (
     Node,
     Problems,
     check_keys,
+    child_or_self,
     close_match_hint,
     get_bool,
+    get_choice,
     get_text,
     load_yaml,
 )
@@ -31,29 +42,9 @@ from crmbridge.yamlfile import (
 __all__ = ["FIELDS_FILE", "STAGES_FILE", "load_mapping"]
 
 FIELDS_FILE = "fields.yaml"
-STAGES_FILE = "stages.yaml"  # optional: without it no field is set from the contact's stage
 
-_FIELDS_KEYS = ("object", "external_id", "allow_international_email", "fields")
-_FIELD_KEYS = (
-    "from",
-    "value",
-    "transforms",
-    "required",
-    "default",
-    "truncate",
-    "value_map",
-    "unmapped",
-    "clear_when_empty",
-    "on_parse_error",
-)
-_STAGES_KEYS = ("target", "stages", "default")
-_STAGE_KEYS = ("name", "when", "status")
-_API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_PROPERTY_NAME = re.compile(r"[A-Za-z0-9_]+")
-_PROPERTY_HINT = (
-    "use the HubSpot property's internal name (Settings > Properties > the property > "
-    "internal name), e.g. jobtitle rather than Job Title"
-)
+_API_NAME = re.compile(API_NAME)
+_PROPERTY_NAME = re.compile(PROPERTY_NAME)
 
 
 def load_mapping(mappings_dir: Path) -> FieldMapping:
@@ -66,7 +57,7 @@ def load_mapping(mappings_dir: Path) -> FieldMapping:
     stages_path = mappings_dir / STAGES_FILE
     stages_root = _read(stages_path, problems) if stages_path.exists() else None
     mapping = _parse_fields(fields_root, problems) if fields_root is not None else None
-    stage_map = _parse_stages(stages_root, problems) if stages_root is not None else None
+    stage_map = parse_stages(stages_root, problems) if stages_root is not None else None
     if mapping is not None and stage_map is not None:
         _check_stage_target(mapping, stage_map, problems)
     problems.raise_if_any()
@@ -78,6 +69,8 @@ def load_mapping(mappings_dir: Path) -> FieldMapping:
         stage_map=stage_map,
         options=mapping.options,
         locations=mapping.locations,
+        placeholder=mapping.placeholder,
+        lead_source=mapping.lead_source,
     )
 
 
@@ -95,7 +88,7 @@ def _read(path: Path, problems: Problems) -> Node | None:
 
 def _parse_fields(root: Node, problems: Problems) -> FieldMapping | None:
     if not check_keys(
-        root, problems, _FIELDS_KEYS, required=("external_id", "fields"), what=FIELDS_FILE
+        root, problems, FIELD_MAP.names, required=FIELD_MAP.required, what=FIELDS_FILE
     ):
         return None
     target_object = get_text(root, "object", problems, what=FIELDS_FILE) or "Lead"
@@ -105,7 +98,15 @@ def _parse_fields(root: Node, problems: Problems) -> FieldMapping | None:
             root, "allow_international_email", problems, default=False, what=FIELDS_FILE
         )
     )
-    locations = {k: child.location for k in _FIELDS_KEYS if (child := root.get(k)) is not None}
+    placeholder = get_text(root, "placeholder", problems, what=FIELDS_FILE) or DEFAULT_PLACEHOLDER
+    lead_source = get_text(root, "lead_source", problems, what=FIELDS_FILE) or DEFAULT_LEAD_SOURCE
+    if _PROPERTY_NAME.fullmatch(lead_source) is None:
+        problems.add(
+            child_or_self(root, "lead_source"),
+            f'"{lead_source}" is not a HubSpot property name',
+            _PROPERTY_HINT,
+        )
+    locations = {k: child.location for k in FIELD_MAP.names if (child := root.get(k)) is not None}
     rules: list[FieldRule] = []
     fields_node = root.get("fields")
     if fields_node is not None:
@@ -125,6 +126,8 @@ def _parse_fields(root: Node, problems: Problems) -> FieldMapping | None:
         rules=tuple(rules),
         options=options,
         locations=locations,
+        placeholder=placeholder,
+        lead_source=lead_source,
     )
 
 
@@ -146,7 +149,7 @@ def _parse_field(
             "remove this entry",
         )
         return None
-    if not check_keys(node, problems, _FIELD_KEYS, what=what):
+    if not check_keys(node, problems, FIELD.names, what=what):
         return None
     has_from, has_value = "from" in node.value, "value" in node.value
     if has_from == has_value:
@@ -168,8 +171,9 @@ def _parse_field(
             target=name,
             location=node.location,
             constant=_fixed(node.get("value"), problems, what),
-            locations={"value": _at(node, "value")},
+            locations={"value": child_or_self(node, "value").location},
         )
+        # A constant has no source to be missing and one value: policies do not apply to it.
     return _parse_source_field(name, node, problems, what)
 
 
@@ -195,26 +199,30 @@ def _parse_source_field(name: str, node: Node, problems: Problems, what: str) ->
             f'{what}: "clear_when_empty" contradicts "required"/"default"',
             "an empty value is then either rejected or defaulted, never cleared",
         )
-    locations = {k: _at(node, k) for k in ("default", "truncate") if k in node.value}
+    locations = {
+        k: child_or_self(node, k).location
+        for k in ("default", "truncate", "update", "incomplete")
+        if k in node.value
+    }
     value_map = _value_map(node.get("value_map"), problems, what, locations)
-    unmapped = _choice(
+    unmapped = get_choice(
         node, "unmapped", Unmapped, default=Unmapped.KEEP, problems=problems, what=what
     )
     if value_map is None and "unmapped" in node.value:
         problems.add(
-            _child(node, "unmapped"),
+            child_or_self(node, "unmapped"),
             f'{what}: "unmapped" needs a "value_map"',
             "add a value_map, or remove unmapped",
         )
     if unmapped is Unmapped.DEFAULT and not has_default:
         problems.add(
-            _child(node, "unmapped"),
+            child_or_self(node, "unmapped"),
             f'{what}: "unmapped: default" needs a "default"',
             'add e.g. "default: Other"',
         )
     if value_map is not None and transforms and transforms[-1].gives is not Kind.TEXT:
         problems.add(
-            _child(node, "value_map"),
+            child_or_self(node, "value_map"),
             f'{what}: "value_map" looks up text, but "{transforms[-1].name}" gives '
             f"{transforms[-1].gives}",
             "map the text before converting it",
@@ -231,7 +239,7 @@ def _parse_source_field(name: str, node: Node, problems: Problems, what: str) ->
         value_map=value_map,
         unmapped=unmapped,
         clear_when_empty=clear,
-        on_parse_error=_choice(
+        on_parse_error=get_choice(
             node,
             "on_parse_error",
             OnParseError,
@@ -240,16 +248,18 @@ def _parse_source_field(name: str, node: Node, problems: Problems, what: str) ->
             what=what,
         ),
         locations=locations,
+        update=get_choice(
+            node, "update", UpdatePolicy, default=UpdatePolicy.ALWAYS, problems=problems, what=what
+        ),
+        incomplete=get_choice(
+            node,
+            "incomplete",
+            Incomplete,
+            default=Incomplete.REJECT,
+            problems=problems,
+            what=what,
+        ),
     )
-
-
-def _at(node: Node, key: str) -> Location:
-    return _child(node, key).location
-
-
-def _child(node: Node, key: str) -> Node:
-    child = node.get(key)
-    return child if child is not None else node
 
 
 def _fixed(node: Node | None, problems: Problems, what: str) -> FieldValue:
@@ -330,120 +340,6 @@ def _value_map(
         result[folded] = _fixed(child, problems, what)
         locations[f"value_map:{folded}"] = child.location
     return result
-
-
-_Choice = TypeVar("_Choice", Unmapped, OnParseError)
-
-
-def _choice(
-    node: Node,
-    key: str,
-    choices: type[_Choice],
-    *,
-    default: _Choice,
-    problems: Problems,
-    what: str,
-) -> _Choice:
-    text = get_text(node, key, problems, what=what)
-    if text is None:
-        return default
-    try:
-        return choices(text)
-    except ValueError:
-        problems.add(
-            _child(node, key),
-            f'{what}: "{key}" cannot be "{text}"',
-            close_match_hint(text, [c.value for c in choices], what="valid values"),
-        )
-        return default
-
-
-def _parse_stages(root: Node, problems: Problems) -> StageMap | None:
-    if not check_keys(root, problems, _STAGES_KEYS, required=("stages",), what=STAGES_FILE):
-        return None
-    target = get_text(root, "target", problems, what=STAGES_FILE) or "Status"
-    default = get_text(root, "default", problems, what=STAGES_FILE)
-    stages: list[Stage] = []
-    stages_node = root.get("stages")
-    if stages_node is not None and not stages_node.is_list:
-        problems.add(
-            stages_node,
-            f'"stages" must be a list, got {stages_node.kind}',
-            'each entry: "- name: SQL / when: {lifecyclestage: salesqualifiedlead} / '
-            'status: Working - Contacted"',
-        )
-    seen: set[str] = set()
-    for item in stages_node.elements() if stages_node is not None else ():
-        stage = _parse_stage(item, problems)
-        if stage is None:
-            continue
-        if stage.name in seen:
-            problems.add(
-                item, f'stage "{stage.name}" appears twice', "give each stage its own name"
-            )
-        seen.add(stage.name)
-        stages.append(stage)
-    default_node = root.get("default")
-    return StageMap(
-        target=target,
-        stages=tuple(stages),
-        default=default,
-        target_location=_at(root, "target"),
-        default_location=default_node.location if default_node is not None else None,
-    )
-
-
-def _parse_stage(item: Node, problems: Problems) -> Stage | None:
-    what = "this stage"
-    if not check_keys(item, problems, _STAGE_KEYS, required=_STAGE_KEYS, what=what):
-        return None
-    name = get_text(item, "name", problems, what=what)
-    what = f'stage "{name}"' if name else what
-    status = get_text(item, "status", problems, what=what)
-    when = _when(_child(item, "when"), problems, what)
-    if not name or not status or not when:
-        return None
-    return Stage(name, when, status, item.location, _at(item, "status"))
-
-
-def _when(node: Node, problems: Problems, what: str) -> dict[str, frozenset[str]]:
-    if not node.is_mapping or not node.value:
-        problems.add(
-            node,
-            f'{what}: "when" must map HubSpot properties to values',
-            "e.g. when: {lifecyclestage: marketingqualifiedlead}; "
-            'a catch-all belongs in "default:"',
-        )
-        return {}
-    when: dict[str, frozenset[str]] = {}
-    for prop, values in node.items():
-        if not isinstance(prop, str) or _PROPERTY_NAME.fullmatch(prop) is None:
-            problems.add(
-                node.key_node(prop),
-                f'{what}: "{prop}" is not a HubSpot property name',
-                _PROPERTY_HINT,
-            )
-            continue
-        when[prop] = _stage_values(values, problems, what)
-    return when
-
-
-def _stage_values(node: Node, problems: Problems, what: str) -> frozenset[str]:
-    items = list(node.elements()) if node.is_list else [node]
-    accepted: set[str] = set()
-    for item in items:
-        value = item.value
-        if value is None:
-            accepted.add(EMPTY)  # `null` in a list: the property is empty
-        elif isinstance(value, str):
-            accepted.add(value.strip().casefold())
-        elif isinstance(value, int) and not isinstance(value, bool):
-            accepted.add(str(int(value)))  # custom lifecycle stage ids are numbers
-        else:
-            problems.add(item, f"{what}: a stage value must be text, got {item.kind}", "quote it")
-    if not items:
-        problems.add(node, f"{what}: empty list of values", "list at least one value")
-    return frozenset(accepted)
 
 
 def _check_stage_target(mapping: FieldMapping, stage_map: StageMap, problems: Problems) -> None:

@@ -12,6 +12,9 @@
   so nothing Salesforce receives (or a payload hash reads) lacks a UTF-8 form.
 * :meth:`FieldMapping.check_schema` compares the map with the Salesforce describe before a pass
   and returns problems located in ``fields.yaml`` / ``stages.yaml``; it does not raise.
+* A field with ``incomplete: placeholder`` or ``incomplete: omit`` turns its problem (a required
+  value missing, an invalid one) into a :class:`~crmbridge.model.Flag` instead of a reason: the
+  lead goes with the placeholder, or without the field, and a reviewer sees the flag.
 
 Per-schema lookups (field specs, active picklist values) are built once per schema object and
 reused for every contact of a pass.
@@ -26,6 +29,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from crmbridge.errors import ConfigProblem, Location
+from crmbridge.mapping.policies import DEFAULT_PLACEHOLDER, Incomplete, UpdatePolicy
+from crmbridge.mapping.preflight import NUMERIC_TYPES, preflight
 from crmbridge.mapping.stages import StageMap
 from crmbridge.mapping.transforms import (
     Transform,
@@ -38,6 +43,8 @@ from crmbridge.mapping.transforms import (
 from crmbridge.model import (
     FieldSpec,
     FieldValue,
+    Flag,
+    FlagAction,
     MappedLead,
     MapResult,
     ObjectSchema,
@@ -47,11 +54,13 @@ from crmbridge.model import (
 from crmbridge.parsing import ParseFailure, format_number, parse_boolean, parse_number
 from crmbridge.parsing import quoted as _quoted
 from crmbridge.text import clean_text
-from crmbridge.yamlfile import close_match_hint
 
 __all__ = ["FieldMapping", "FieldRule", "OnParseError", "Unmapped"]
 
-NUMERIC_TYPES = frozenset({"currency", "double", "percent", "int", "long"})
+#: Which HubSpot property says where a lead came from, unless ``lead_source:`` says otherwise:
+#: HubSpot's "Original Source" (ORGANIC_SEARCH, PAID_SEARCH, EMAIL_MARKETING, REFERRALS …),
+#: set by HubSpot for every contact. Pulled with every contact; reports group leads by it.
+DEFAULT_LEAD_SOURCE = "hs_analytics_source"
 
 
 class Unmapped(StrEnum):
@@ -88,6 +97,8 @@ class FieldRule:
     clear_when_empty: bool = False
     on_parse_error: OnParseError = OnParseError.REJECT
     locations: Mapping[str, Location] = field(default_factory=dict)
+    update: UpdatePolicy = UpdatePolicy.ALWAYS
+    incomplete: Incomplete = Incomplete.REJECT
 
     def fixed_outputs(self) -> Iterator[tuple[FieldValue, Location]]:
         """Every value this rule can send that the file spells out, with where it is written."""
@@ -147,19 +158,40 @@ class FieldMapping:
         stage_map: StageMap | None = None,
         options: TransformOptions | None = None,
         locations: Mapping[str, Location] | None = None,
+        placeholder: str = DEFAULT_PLACEHOLDER,
+        lead_source: str = DEFAULT_LEAD_SOURCE,
     ) -> None:
         self.target_object = target_object
         self.external_id_field = external_id_field
         self.rules = rules
         self.stage_map = stage_map
         self.options = options or TransformOptions()
+        self.placeholder = placeholder
+        #: The HubSpot property reports group leads by; pulled, never judged.
+        self.lead_source = lead_source
         #: Where the top-level keys sit (``object``, ``external_id``, ``fields``), for preflight.
         self.locations: Mapping[str, Location] = locations or {}
         self.source_properties: frozenset[str] = frozenset(
             r.source for r in rules if r.source is not None
         ) | (stage_map.source_properties if stage_map else frozenset())
+        #: Fields whose update policy is not ``always``, by field name.
+        self.update_policies: Mapping[str, UpdatePolicy] = {
+            r.target: r.update for r in rules if r.update is not UpdatePolicy.ALWAYS
+        }
         self._plan_lock = threading.Lock()
         self._plan: tuple[ObjectSchema, tuple[_Target, ...], _Target | None] | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        # Picklable (a what-if sends the map to its worker processes): the lock and the
+        # per-describe cache are rebuilt on the other side.
+        state = dict(vars(self))
+        del state["_plan_lock"]
+        state["_plan"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        vars(self).update(state)
+        self._plan_lock = threading.Lock()
 
     def stage_of(self, contact: SourceContact) -> str | None:
         """The stage map's value for ``contact`` (first matching stage, else its default)."""
@@ -167,7 +199,7 @@ class FieldMapping:
 
     def check_schema(self, schema: ObjectSchema) -> list[ConfigProblem]:
         """Problems between this map and the Salesforce describe, each at its line; [] when fine."""
-        return _preflight(self, schema)
+        return preflight(self, schema)
 
     def _targets(self, schema: ObjectSchema) -> tuple[tuple[_Target, ...], _Target | None]:
         plan = self._plan
@@ -182,29 +214,49 @@ class FieldMapping:
     def map(self, contact: SourceContact, schema: ObjectSchema) -> MapResult:
         """``contact`` as a Lead payload keyed by field API name, or every reason it cannot be one.
 
-        The external id field is always ``contact.id``; values are JSON-ready. Never raises on
-        bad data.
+        The external id field is always ``contact.id``; values are JSON-ready; the stage
+        map's value is set as it matches (no ``moves`` policy: that needs the lead's history,
+        see :mod:`crmbridge.judgement`). Never raises on bad data.
         """
-        targets, stage_target = self._targets(schema)
+        result = self.map_fields(contact, schema)
+        if self.stage_map is None:
+            return result
+        name = self.stage_map.stage_name_for(contact)
+        status = self.stage_value(name, schema) if name is not None else None
+        return with_field(result, self.stage_map.target, status)
+
+    def map_fields(self, contact: SourceContact, schema: ObjectSchema) -> MapResult:
+        """``contact`` through ``fields.yaml`` alone (no stage): a payload or every reason, and
+        the flags of values the ``incomplete`` choices let it go without. Never raises."""
+        targets, _ = self._targets(schema)
         payload: dict[str, FieldValue] = {self.external_id_field: contact.id}
         reasons: list[Reason] = []
+        flags: list[Flag] = []
         for rule, target in zip(self.rules, targets, strict=True):
             result = self._map_field(rule, target, contact)
+            if isinstance(result, Reason) and rule.incomplete is not Incomplete.REJECT:
+                placeholder = rule.incomplete is Incomplete.PLACEHOLDER
+                action = FlagAction.PLACEHOLDER if placeholder else FlagAction.OMITTED
+                flags.append(Flag(rule.target, result.code or "", result.message, action))
+                result = self.placeholder if placeholder else _OMIT
             if isinstance(result, Reason):
                 reasons.append(result)
             elif not isinstance(result, _Omit):
                 payload[rule.target] = result
-        if self.stage_map is not None and stage_target is not None:
-            status = self.stage_map.status_of(contact)
-            if status is not None:
-                checked = _check_text(self.stage_map.target, status, stage_target, truncate=False)
-                if isinstance(checked, Reason):
-                    reasons.append(checked)
-                else:
-                    payload[self.stage_map.target] = checked
         if reasons:
-            return MapResult(lead=None, reasons=tuple(reasons))
-        return MapResult(lead=MappedLead(contact.id, payload))
+            return MapResult(lead=None, reasons=tuple(reasons), flags=tuple(flags))
+        return MapResult(lead=MappedLead(contact.id, payload), flags=tuple(flags))
+
+    def stage_value(self, name: str, schema: ObjectSchema) -> str | Reason | None:
+        """The stage map's target value for the stage called ``name``, checked against the
+        describe (a reason when Salesforce would refuse it); ``None`` for no such stage."""
+        if self.stage_map is None:
+            return None
+        status = self.stage_map.status_for(name)
+        _, stage_target = self._targets(schema)
+        if status is None or stage_target is None:
+            return None
+        return _check_text(self.stage_map.target, status, stage_target, truncate=False)
 
     def _map_field(self, rule: FieldRule, target: _Target, contact: SourceContact) -> _Result:
         if rule.source is None:
@@ -238,6 +290,18 @@ class FieldMapping:
                 )
             value = result
         return value
+
+
+def with_field(result: MapResult, name: str, value: FieldValue | Reason | None) -> MapResult:
+    """``result`` with one more field set (``None``: unchanged), or with its reason added."""
+    if value is None:
+        return result
+    if isinstance(value, Reason):
+        return MapResult(None, (*result.reasons, value), result.flags)
+    if result.lead is None:
+        return result
+    fields = {**result.lead.fields, name: value}
+    return MapResult(MappedLead(result.lead.contact_id, fields), result.reasons, result.flags)
 
 
 def _look_up(rule: FieldRule, value: Value) -> FieldValue | Value | Reason | _Omit:
@@ -366,159 +430,3 @@ def _check_text(name: str, text: str, target: _Target, *, truncate: bool) -> str
                 f"{length} characters, more than the {spec.length} Salesforce allows",
             )
     return text
-
-
-# --- preflight against the describe -------------------------------------------------------------
-
-
-def _preflight(mapping: FieldMapping, schema: ObjectSchema) -> list[ConfigProblem]:
-    problems: list[ConfigProblem] = []
-    where = mapping.locations
-    top = where.get("fields", Location("fields.yaml"))
-    if schema.name != mapping.target_object:
-        problems.append(
-            ConfigProblem(
-                where.get("object", top),
-                f'the map is for "{mapping.target_object}", '
-                f'but Salesforce described "{schema.name}"',
-                "set object: to the sObject crmbridge writes to (Lead)",
-            )
-        )
-    ext = schema.field(mapping.external_id_field)
-    ext_at = where.get("external_id", top)
-    if ext is None:
-        problems.append(_unknown_field(mapping.external_id_field, schema, ext_at))
-    elif not ext.external_id:
-        problems.append(
-            ConfigProblem(
-                ext_at,
-                f'"{ext.name}" is not an External ID field on {schema.name}',
-                "mark it External ID (and Unique) in Salesforce Setup, or name the field that is",
-            )
-        )
-    for rule in mapping.rules:
-        spec = schema.field(rule.target)
-        if spec is None:
-            problems.append(_unknown_field(rule.target, schema, rule.location))
-            continue
-        problems.extend(_access(spec, rule.location))
-        for value, location in rule.fixed_outputs():
-            problems.extend(_fixed_value(spec, value, location, truncate=rule.truncate))
-        if rule.truncate and spec.type == "email":
-            problems.append(
-                ConfigProblem(
-                    rule.locations.get("truncate", rule.location),
-                    f'"{spec.name}" is an e-mail field: a cut address would be a wrong address',
-                    "remove truncate: true; over-long addresses are then rejected",
-                )
-            )
-    problems.extend(_stage_problems(mapping.stage_map, schema))
-    problems.extend(_required_problems(mapping, schema, top))
-    return problems
-
-
-def _unknown_field(name: str, schema: ObjectSchema, location: Location) -> ConfigProblem:
-    return ConfigProblem(
-        location,
-        f'{schema.name} has no field "{name}" (or this user cannot see it)',
-        close_match_hint(name, sorted(schema.fields), what=f"{schema.name} fields"),
-    )
-
-
-def _access(spec: FieldSpec, location: Location) -> list[ConfigProblem]:
-    missing = [
-        verb for verb, ok in (("create", spec.createable), ("update", spec.updateable)) if not ok
-    ]
-    if not missing:
-        return []
-    return [
-        ConfigProblem(
-            location,
-            f'"{spec.name}" cannot be written on {" or ".join(missing)} by this Salesforce user',
-            "check field-level security for the integration user, or remove the field from the map",
-        )
-    ]
-
-
-def _fixed_value(
-    spec: FieldSpec, value: FieldValue, location: Location, *, truncate: bool
-) -> list[ConfigProblem]:
-    if value is None:
-        return []
-    if spec.type in NUMERIC_TYPES:
-        if isinstance(value, str) and isinstance(parse_number(value), ParseFailure):
-            return [
-                ConfigProblem(
-                    location,
-                    f'"{value}" is not a number, but "{spec.name}" is a number field',
-                    "write a plain number such as 50000",
-                )
-            ]
-        return []
-    text = value if isinstance(value, str) else str(value)
-    if spec.restricted_picklist and text not in spec.active_values:
-        return [
-            ConfigProblem(
-                location,
-                f'"{text}" is not an active value of the restricted picklist "{spec.name}"',
-                close_match_hint(text, spec.active_values, what="active values"),
-            )
-        ]
-    if spec.length and salesforce_length(text) > spec.length and not truncate:
-        return [
-            ConfigProblem(
-                location,
-                f'"{text}" is longer than the {spec.length} characters of "{spec.name}"',
-                "shorten it, or add truncate: true to the field",
-            )
-        ]
-    return []
-
-
-def _stage_problems(stage_map: StageMap | None, schema: ObjectSchema) -> list[ConfigProblem]:
-    if stage_map is None:
-        return []
-    spec = schema.field(stage_map.target)
-    if spec is None:
-        return [_unknown_field(stage_map.target, schema, stage_map.target_location)]
-    problems = _access(spec, stage_map.target_location)
-    for stage in stage_map.stages:
-        problems.extend(_fixed_value(spec, stage.status, stage.status_location, truncate=False))
-    if stage_map.default is not None:
-        default_at = stage_map.default_location or stage_map.target_location
-        problems.extend(_fixed_value(spec, stage_map.default, default_at, truncate=False))
-    return problems
-
-
-def _required_problems(
-    mapping: FieldMapping, schema: ObjectSchema, top: Location
-) -> list[ConfigProblem]:
-    by_target = {rule.target: rule for rule in mapping.rules}
-    always_set = {mapping.external_id_field}
-    if mapping.stage_map is not None and mapping.stage_map.default is not None:
-        always_set.add(mapping.stage_map.target)
-    problems: list[ConfigProblem] = []
-    for spec in schema.fields.values():
-        if not spec.required_on_create or spec.name in always_set:
-            continue
-        rule = by_target.get(spec.name)
-        if rule is None:
-            problems.append(
-                ConfigProblem(
-                    top,
-                    f'"{spec.name}" is required to create a {schema.name}, '
-                    "but the map does not set it",
-                    f'add "{spec.name}: {{from: <HubSpot property>, required: true}}" '
-                    f'or "{spec.name}: {{value: <constant>}}"',
-                )
-            )
-        elif rule.source is not None and not rule.required and not rule.has_default:
-            problems.append(
-                ConfigProblem(
-                    rule.location,
-                    f'"{spec.name}" is required to create a {schema.name}, but an empty '
-                    f'"{rule.source}" would leave it out and Salesforce would refuse the record',
-                    'add "required: true" (reject such contacts with a reason) or a "default:"',
-                )
-            )
-    return problems

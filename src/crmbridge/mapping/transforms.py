@@ -76,6 +76,10 @@ class Transform:
     #: True when a failure means "could not read the value": ``on_parse_error`` applies to it.
     parses: bool = False
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # Pickled by name (the registry's functions are lambdas): a map can go to a worker.
+        return (_registered, (self.name,))
+
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -195,6 +199,10 @@ TRANSFORMS: Mapping[str, Transform] = {
         Transform("boolean", Kind.TEXT, Kind.BOOLEAN, _parser(parse_boolean), parses=True),
     )
 }
+
+
+def _registered(name: str) -> Transform:
+    return TRANSFORMS[name]
 
 
 def salesforce_length(value: str) -> int:

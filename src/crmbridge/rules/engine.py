@@ -16,6 +16,10 @@ pass. Contracts:
   criterion it missed.
 * ``version`` is the file's ``version:`` or ``sha256:`` + 12 hex digits of ``content_hash``, the
   SHA-256 of the canonical JSON of the rules (comments and layout do not change it).
+* A criterion with ``synonyms:`` reads the value through that table first ("Chief Executive
+  Officer" is read as "CEO"); ``{value}`` in its reason is what it read, ``{raw}`` as typed.
+* With ``tiers`` (:mod:`crmbridge.rules.grading`) the tier decides who qualifies; the score is
+  the sum of the points of every criterion met, at any depth.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from crmbridge.parsing import (
     parse_money,
     parse_number,
 )
+from crmbridge.rules.grading import Scored, grade
 from crmbridge.rules.loader import parse_rule_set, read_rule_set
 from crmbridge.rules.model import (
     MAX_RULE_TEXT_CHARS,
@@ -51,6 +56,7 @@ from crmbridge.rules.model import (
     canonical,
 )
 from crmbridge.rules.patterns import compile_pattern
+from crmbridge.synonyms import Synonyms
 from crmbridge.text import clean_text
 from crmbridge.yamlfile import Node
 
@@ -124,17 +130,35 @@ def _equality_test(c: Criterion) -> Test:
         accepted, inside = frozenset(norm(x) for x in c.values), c.op is Op.IN
         return lambda v: (norm(v) in accepted) is inside
     needles = tuple(fold(str(x)) for x in ((c.value,) if c.op is Op.CONTAINS else c.values))
-    return lambda v: any(n in fold(v) for n in needles)
+
+    def contains(v: Any) -> bool:
+        haystack = fold(v)  # once, not once per needle
+        return any(n in haystack for n in needles)
+
+    return contains
 
 
 class _Leaf:
     """A compiled :class:`Criterion`."""
 
-    __slots__ = ("fixed", "missing", "name", "op", "parse", "prop", "template", "test")
+    __slots__ = (
+        "fixed",
+        "missing",
+        "name",
+        "op",
+        "parse",
+        "points",
+        "prop",
+        "synonyms",
+        "template",
+        "test",
+    )
 
-    def __init__(self, c: Criterion) -> None:
+    def __init__(self, c: Criterion, tables: Mapping[str, Synonyms]) -> None:
         spec = OPERATORS[c.op]
         self.name = c.name
+        self.points = c.points
+        self.synonyms = tables[c.synonyms] if c.synonyms else None
         self.prop = c.property
         self.op = c.op
         self.parse = _PARSERS.get(c.parse)
@@ -159,9 +183,10 @@ class _Leaf:
             return CriterionResult(self.name, passed=False, reason=self._too_long(len(text)))
         if not text:
             return self._empty()
-        value: str | Decimal | int = text
+        read = self.synonyms.canonical(text) if self.synonyms is not None else text
+        value: str | Decimal | int = read
         if self.parse is not None:
-            parsed = self.parse(text)
+            parsed = self.parse(read)
             if isinstance(parsed, ParseFailure):
                 return CriterionResult(self.name, False, f"{self.name}: {parsed.message}")
             value = parsed
@@ -191,11 +216,12 @@ class _Leaf:
 class _Group:
     """A compiled :class:`Group`."""
 
-    __slots__ = ("children", "name", "needed", "template")
+    __slots__ = ("children", "name", "needed", "points", "template")
 
-    def __init__(self, g: Group) -> None:
+    def __init__(self, g: Group, tables: Mapping[str, Synonyms]) -> None:
         self.name = g.name
-        self.children = tuple(_compile(c) for c in g.criteria)
+        self.points = g.points
+        self.children = tuple(_compile(c, tables) for c in g.criteria)
         self.needed = g.match.needed(len(self.children))
         self.template = g.reason or _GROUP_REASONS[g.match.kind]
 
@@ -218,8 +244,23 @@ class _Group:
         return CriterionResult(self.name, passed=False, reason=reason, children=results)
 
 
-def _compile(rule: Rule) -> _Leaf | _Group:
-    return _Group(rule) if isinstance(rule, Group) else _Leaf(rule)
+def _compile(rule: Rule, tables: Mapping[str, Synonyms]) -> _Leaf | _Group:
+    return _Group(rule, tables) if isinstance(rule, Group) else _Leaf(rule, tables)
+
+
+def _scored(rule: _Leaf | _Group, result: CriterionResult, into: list[Scored]) -> None:
+    """Collect every criterion with points under ``rule`` (with its result), depth first."""
+    if rule.points:
+        into.append(Scored(rule.name, rule.points, result.passed))
+    if isinstance(rule, _Group):
+        for child, child_result in zip(rule.children, result.children, strict=True):
+            _scored(child, child_result, into)
+
+
+def _has_points(rule: _Leaf | _Group) -> bool:
+    return bool(rule.points) or (
+        isinstance(rule, _Group) and any(_has_points(c) for c in rule.children)
+    )
 
 
 def _properties(rules: tuple[Rule, ...]) -> frozenset[str]:
@@ -245,11 +286,20 @@ class RuleSet:
         self.content_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
         self.version = spec.version or f"sha256:{self.content_hash[:12]}"
         self.source_properties = _properties(spec.criteria)
-        self._top = tuple(_compile(c) for c in spec.criteria)
+        self.tiers = spec.tiers
+        self._top = tuple(_compile(c, spec.synonyms) for c in spec.criteria)
         self._needed = spec.match.needed(len(self._top))
+        self._points = any(_has_points(c) for c in self._top)
 
     def __repr__(self) -> str:
         return f"RuleSet({self.name!r}, version={self.version!r}, source={self.source!r})"
+
+    def __reduce__(self) -> tuple[Any, tuple[RuleSetSpec], dict[str, str]]:
+        # Picklable by its spec (compiled patterns are not): rebuilt on the other side.
+        return (RuleSet, (self.spec,), {"source": self.source})
+
+    def __setstate__(self, state: dict[str, str]) -> None:
+        self.source = state["source"]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> RuleSet:
@@ -258,11 +308,33 @@ class RuleSet:
         return cls(parse_rule_set(Node(data, source)), source=source)
 
     def evaluate(self, contact: SourceContact) -> Qualification:
-        """Judge ``contact``: every top-level criterion's result, and whether enough passed."""
+        """Judge ``contact``: every top-level criterion's result, and whether enough passed
+        (or, with tiers, its tier and whether that tier syncs)."""
         results = tuple(rule.evaluate(contact) for rule in self._top)
-        passed = sum(r.passed for r in results)
+        scored: list[Scored] = []
+        if self._points:
+            for rule, result in zip(self._top, results, strict=True):
+                _scored(rule, result, scored)
+        if not self.tiers:
+            score = sum(s.points for s in scored if s.passed) if self._points else None
+            passed = sum(r.passed for r in results)
+            return Qualification(
+                qualified=passed >= self._needed,
+                rule_set_version=self.version,
+                results=results,
+                score=score,
+            )
+        graded = grade(self.tiers, results, scored)
+        tier = graded.tier
         return Qualification(
-            qualified=passed >= self._needed, rule_set_version=self.version, results=results
+            qualified=graded.qualified,
+            rule_set_version=self.version,
+            results=results,
+            tier=tier.name if tier else None,
+            score=graded.score,
+            stage=tier.stage if tier else None,
+            fields=dict(tier.set) if tier else {},
+            grade_reasons=graded.reasons,
         )
 
 

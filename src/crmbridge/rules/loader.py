@@ -18,6 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from crmbridge.parsing import ParseFailure, parse_money, parse_number
+from crmbridge.rules.filespec import GROUP, LEAF, OPERAND_KEYS, PROPERTY_NAME, RULE_SET
+from crmbridge.rules.grading import parse_synonyms, parse_tiers
 from crmbridge.rules.model import (
     GROUP_PLACEHOLDERS,
     MAX_GROUP_DEPTH,
@@ -39,17 +41,15 @@ from crmbridge.yamlfile import (
     check_keys,
     close_match_hint,
     get_bool,
+    get_count,
     get_text,
     load_yaml,
 )
 
 __all__ = ["parse_rule_set", "read_rule_set"]
 
-_TOP_KEYS = ("version", "name", "match", "criteria")
-_GROUP_KEYS = ("name", "match", "criteria", "reason")
-_LEAF_KEYS = ("name", "property", "parse", "op", "case_sensitive", "reason")
-_OPERAND_KEYS = ("value", "values", "min", "max", "pattern")
-_PROPERTY_NAME = re.compile(r"[A-Za-z0-9_]+")
+_LEAF_KEYS = tuple(k for k in LEAF.names if k not in OPERAND_KEYS)
+_PROPERTY_NAME = re.compile(PROPERTY_NAME)
 _MATCH_HINT = "write match: all, match: any, or match: {at_least: 2}"
 # What people write for an operator, and the name crmbridge uses for it.
 _OP_ALIASES = {
@@ -84,7 +84,7 @@ def parse_rule_set(root: Node) -> RuleSetSpec:
         problems.add(root, "the file is empty", "start from the commented example in mappings/")
         problems.raise_if_any()
     spec = None
-    if check_keys(root, problems, _TOP_KEYS, required=("criteria",), what="the rule set"):
+    if check_keys(root, problems, RULE_SET.names, required=RULE_SET.required, what="the rule set"):
         version_node = root.get("version")
         version = None
         if version_node is not None and not isinstance(version_node.value, str):
@@ -97,15 +97,32 @@ def parse_rule_set(root: Node) -> RuleSetSpec:
         else:
             version = get_text(root, "version", problems, what="the rule set")
         name = get_text(root, "name", problems, what="the rule set") or DEFAULT_NAME
-        criteria = _children(root, problems, "the rule set")
+        synonyms = parse_synonyms(root.get("synonyms"), problems)
+        criteria = _children(root, problems, "the rule set", tables=synonyms)
         match = _match(root.get("match"), _count(root), problems)
-        spec = RuleSetSpec(name=name, criteria=criteria, match=match, version=version)
+        tiers = parse_tiers(root.get("tiers"), criteria, problems)
+        if tiers and root.get("match") is not None:
+            problems.add(
+                root.get("match") or root,
+                'with "tiers", the tiers decide which leads sync: "match" has no effect',
+                "remove match:, or remove the tiers",
+            )
+        spec = RuleSetSpec(
+            name=name,
+            criteria=criteria,
+            match=match,
+            version=version,
+            tiers=tiers,
+            synonyms=synonyms,
+        )
     problems.raise_if_any()
     assert spec is not None
     return spec
 
 
-def _children(node: Node, problems: Problems, what: str, depth: int = 1) -> tuple[Rule, ...]:
+def _children(
+    node: Node, problems: Problems, what: str, depth: int = 1, *, tables: Collection[str] = ()
+) -> tuple[Rule, ...]:
     """The ``criteria:`` list of the rule set or a group (its entries at nesting ``depth``),
     names unique among siblings."""
     items = node.get("criteria")
@@ -121,7 +138,7 @@ def _children(node: Node, problems: Problems, what: str, depth: int = 1) -> tupl
     rules: list[Rule] = []
     seen: set[str] = set()
     for item in items.elements():
-        rule = _rule(item, problems, depth)
+        rule = _rule(item, problems, depth, tables)
         if rule is None:
             continue
         if rule.name in seen:
@@ -164,7 +181,7 @@ def _shown(node: Node) -> str:
     return f'"{node.value}"' if isinstance(node.value, str) else node.kind
 
 
-def _rule(item: Node, problems: Problems, depth: int) -> Rule | None:
+def _rule(item: Node, problems: Problems, depth: int, tables: Collection[str]) -> Rule | None:
     if not item.is_mapping:
         problems.add(
             item,
@@ -182,25 +199,37 @@ def _rule(item: Node, problems: Problems, depth: int) -> Rule | None:
                 "flatten the rules: a group of groups can usually be one group with match: all",
             )
             return None
-        return _group(item, name, what, problems, depth)
-    return _leaf(item, name, what, problems)
+        return _group(item, name, what, problems, depth, tables=tables)
+    return _leaf(item, name, what, problems, tables)
 
 
-def _group(item: Node, name: str | None, what: str, problems: Problems, depth: int) -> Group | None:
-    check_keys(item, problems, _GROUP_KEYS, what=f"{what} (a group)")
-    children = _children(item, problems, what, depth + 1)
+def _group(
+    item: Node,
+    name: str | None,
+    what: str,
+    problems: Problems,
+    depth: int,
+    *,
+    tables: Collection[str],
+) -> Group | None:
+    check_keys(item, problems, GROUP.names, what=f"{what} (a group)")
+    children = _children(item, problems, what, depth + 1, tables=tables)
     count = _count(item)
     match = _match(item.get("match"), count, problems)
     reason = _template(item.get("reason"), GROUP_PLACEHOLDERS, problems, what)
+    points = get_count(item, "points", problems, what=what)
     if name is None or len(children) != count:
         return None
-    return Group(name=name, criteria=children, match=match, reason=reason)
+    return Group(name=name, criteria=children, match=match, reason=reason, points=points)
 
 
-def _leaf(item: Node, name: str | None, what: str, problems: Problems) -> Criterion | None:
+def _leaf(
+    item: Node, name: str | None, what: str, problems: Problems, tables: Collection[str]
+) -> Criterion | None:
     op = _op(item, problems, what)
-    allowed = _LEAF_KEYS + (OPERATORS[op].keys if op else _OPERAND_KEYS)
-    check_keys(item, problems, allowed, required=("property", "op"), what=what)
+    allowed = _LEAF_KEYS + (OPERATORS[op].keys if op else OPERAND_KEYS)
+    required = tuple(k for k in LEAF.required if k != "name")  # a missing name is reported above
+    check_keys(item, problems, allowed, required=required, what=what)
     prop = get_text(item, "property", problems, what=what)
     if prop and _PROPERTY_NAME.fullmatch(prop) is None:
         problems.add(
@@ -210,6 +239,16 @@ def _leaf(item: Node, name: str | None, what: str, problems: Problems) -> Criter
         )
     parse = _parse_as(item, problems, what)
     case_sensitive = get_bool(item, "case_sensitive", problems, default=False, what=what)
+    points = get_count(item, "points", problems, what=what)
+    synonyms = get_text(item, "synonyms", problems, what=what)
+    if synonyms is not None and synonyms not in tables:
+        problems.add(
+            item.get("synonyms") or item,
+            f'{what}: no synonym table "{synonyms}"',
+            close_match_hint(synonyms, sorted(tables), what="tables under synonyms:")
+            if tables
+            else 'define it under a top-level "synonyms:" key',
+        )
     if op is None or parse is None:
         return None
     if not _op_fits_parse(item, op, parse, problems, what):
@@ -230,6 +269,8 @@ def _leaf(item: Node, name: str | None, what: str, problems: Problems) -> Criter
         pattern=operands.pattern,
         case_sensitive=case_sensitive,
         reason=reason,
+        points=points,
+        synonyms=synonyms,
     )
 
 
@@ -260,7 +301,7 @@ def _op(item: Node, problems: Problems, what: str) -> Op | None:
     try:
         return Op(text or "")
     except ValueError:
-        valid = [o.value for o in Op]
+        valid = list(LEAF.enum("op"))
         alias = _OP_ALIASES.get(text or "")
         hint = (
             f'write "{alias}" for {text}; valid operators: {", ".join(valid)}'
@@ -278,7 +319,7 @@ def _parse_as(item: Node, problems: Problems, what: str) -> ParseAs | None:
     try:
         return ParseAs(node.value)
     except ValueError:
-        valid = [p.value for p in ParseAs]
+        valid = list(LEAF.enum("parse"))
         problems.add(
             node,
             f'{what}: cannot parse as "{node.value}"',

@@ -1,8 +1,10 @@
 """The qualification rule set as data: criteria, groups, operators and their reason templates.
 
-A rule set is a tree. A :class:`Criterion` (leaf) reads one HubSpot property, optionally parses
-it (money, integer, number) and compares it with an operator; a :class:`Group` combines its
-children with ``all``, ``any`` or ``at_least N``. Everything here is immutable, and
+A rule set is a tree. A :class:`Criterion` (leaf) reads one HubSpot property, optionally reads it
+through a synonym table and parses it (money, integer, number), and compares it with an operator;
+a :class:`Group` combines its children with ``all``, ``any`` or ``at_least N``. Top-level
+criteria may carry ``points``, and :class:`Tier` grades (Hot / Warm / Raw, MQL / SAL / SQL) by
+the criteria a lead meets or by its score. Everything here is immutable, and
 :func:`canonical` gives the JSON form the rule set's content hash is taken from, so reformatting
 the file or editing its comments never changes the version recorded on decisions.
 """
@@ -10,12 +12,15 @@ the file or editing its comments never changes the version recorded on decisions
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from crmbridge.errors import Location
+from crmbridge.model import FieldValue
 from crmbridge.parsing import format_number
+from crmbridge.synonyms import Synonyms
 
 __all__ = [
     "GROUP_PLACEHOLDERS",
@@ -32,6 +37,7 @@ __all__ = [
     "ParseAs",
     "Rule",
     "RuleSetSpec",
+    "Tier",
     "canonical",
     "placeholders_for",
 ]
@@ -222,6 +228,8 @@ class Criterion:
     pattern: str | None = None  # matches (an RE2 search)
     case_sensitive: bool = False
     reason: str | None = None  # template; None = the operator's default
+    points: int = 0  # what meeting it adds to the lead's score (top-level criteria)
+    synonyms: str | None = None  # the synonym table the value is read through first
 
     def canonical(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -237,6 +245,11 @@ class Criterion:
                 data[key] = [_canonical_operand(v) for v in self.values]
             else:
                 data[key] = _canonical_operand(getattr(self, key))
+        # Only when set, so rule sets without them keep the hash (and version) they had.
+        if self.points:
+            data["points"] = self.points
+        if self.synonyms:
+            data["synonyms"] = self.synonyms
         return data
 
 
@@ -248,27 +261,61 @@ class Group:
     criteria: tuple[Rule, ...]
     match: Match = ALL
     reason: str | None = None
+    points: int = 0
 
     def canonical(self) -> dict[str, Any]:
-        return {
+        data = {
             "name": self.name,
             "match": self.match.canonical(),
             "criteria": [c.canonical() for c in self.criteria],
             "reason": self.reason,
         }
+        if self.points:
+            data["points"] = self.points
+        return data
 
 
 Rule = Criterion | Group
 
 
 @dataclass(frozen=True)
+class Tier:
+    """One grade, best first in the file: reached when every ``requires`` criterion passes and
+    the score is at least ``min_score`` (a tier with neither takes every lead left). ``sync``
+    says whether leads of this tier go to Salesforce; ``stage`` (a stage of ``stages.yaml``)
+    and ``set`` (Salesforce field → value, e.g. ``Rating: Hot``) are what they get there."""
+
+    name: str
+    requires: tuple[str, ...] = ()
+    min_score: int | None = None
+    sync: bool = True
+    stage: str | None = None
+    set: Mapping[str, FieldValue] = field(default_factory=dict)
+    #: Where the tier is written (for problems found with the other files or the describe).
+    location: Location | None = field(default=None, compare=False)
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "requires": list(self.requires),
+            "min_score": self.min_score,
+            "sync": self.sync,
+            "stage": self.stage,
+            "set": dict(sorted(self.set.items())),
+        }
+
+
+@dataclass(frozen=True)
 class RuleSetSpec:
-    """A whole qualification file: its top-level criteria, how they combine, and its label."""
+    """A whole qualification file: its top-level criteria, how they combine, its label, its
+    tiers (when it grades leads) and the synonym tables criteria read values through."""
 
     name: str
     criteria: tuple[Rule, ...]
     match: Match = ALL
     version: str | None = None
+    tiers: tuple[Tier, ...] = ()
+    synonyms: Mapping[str, Synonyms] = field(default_factory=dict)
 
 
 def _canonical_operand(value: Operand | None) -> str | None:
@@ -280,8 +327,13 @@ def _canonical_operand(value: Operand | None) -> str | None:
 
 def canonical(spec: RuleSetSpec) -> dict[str, Any]:
     """The rule content as JSON-ready data: what the content hash covers (not ``version``)."""
-    return {
+    data: dict[str, Any] = {
         "name": spec.name,
         "match": spec.match.canonical(),
         "criteria": [c.canonical() for c in spec.criteria],
     }
+    if spec.tiers:
+        data["tiers"] = [t.canonical() for t in spec.tiers]
+    if spec.synonyms:
+        data["synonyms"] = {n: t.canonical_json() for n, t in sorted(spec.synonyms.items())}
+    return data

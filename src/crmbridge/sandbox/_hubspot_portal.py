@@ -37,6 +37,15 @@ LEAD_STATUSES = (
     "NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT",
     "CONNECTED", "BAD_TIMING",
 )  # fmt: skip
+#: HubSpot's "Original Source" (``hs_analytics_source``): set by HubSpot's analytics, read-only
+#: over the API.
+ANALYTICS_SOURCES = (
+    ("ORGANIC_SEARCH", "Organic search"), ("PAID_SEARCH", "Paid search"),
+    ("EMAIL_MARKETING", "Email marketing"), ("SOCIAL_MEDIA", "Organic social"),
+    ("REFERRALS", "Referrals"), ("OTHER_CAMPAIGNS", "Other campaigns"),
+    ("DIRECT_TRAFFIC", "Direct traffic"), ("OFFLINE", "Offline sources"),
+    ("PAID_SOCIAL", "Paid social"),
+)  # fmt: skip
 
 PropertyValue = str | None
 
@@ -64,6 +73,8 @@ class PropertyDef:
     options: tuple[tuple[str, str], ...] = ()  # (internal value, label), in display order
     hubspot_defined: bool = True
     read_only: bool = False
+    #: Read-only over the API, but HubSpot itself sets it (analytics): seeding may.
+    set_by_hubspot: bool = False
 
     def to_api(self, display_order: int) -> dict[str, Any]:
         return {
@@ -144,6 +155,16 @@ STANDARD_PROPERTIES: tuple[PropertyDef, ...] = (
     PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),
     PropertyDef("createdate", "Create Date", "datetime", "date", read_only=True),
     PropertyDef("lastmodifieddate", "Last Modified Date", "datetime", "date", read_only=True),
+    PropertyDef(
+        "hs_analytics_source",
+        "Original Source",
+        "enumeration",
+        "select",
+        group_name="analyticsinformation",
+        options=ANALYTICS_SOURCES,
+        read_only=True,
+        set_by_hubspot=True,
+    ),
     _custom("budget", "Budget (USD)"),
     _custom("timeline_days", "Timeline (days)"),
     _custom("need", "Need", "textarea"),
@@ -275,7 +296,7 @@ class HubSpotPortal:
         cleaned: dict[str, PropertyValue] = {}
         for name, value in properties.items():
             prop = self._schema.get(name)
-            if prop is None or prop.read_only:
+            if prop is None or (prop.read_only and not prop.set_by_hubspot):
                 raise ValueError(f"unknown or read-only contact property {name!r}")
             if value is None:
                 cleaned[name] = None

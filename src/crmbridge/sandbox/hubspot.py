@@ -24,9 +24,10 @@ Modelled:
   missing ids, duplicate ids (update) or any invalid value (unknown/read-only property, enumeration
   option) fail the whole call with a 400; results come back in random order (order unverified) (6).
   An id that is not numeric and has no ``idProperty`` is skipped silently, as reported.
-- ``GET /crm/v3/properties/contacts`` (and ``/{name}``): the standard properties,
-docs/settings.md#reference-portal's custom
-  ones and the default enumeration options, validated on every write.
+- ``GET /crm/v3/properties/contacts`` (and ``/{name}``): the standard properties, the custom ones
+  of docs/settings.md#reference-portal and the default enumeration options, validated on every
+  write. ``hs_analytics_source`` (Original Source) is read-only over the API; the portal (HubSpot
+  itself) sets it when seeding.
 - ``lifecyclestage`` only moves forward: a backward write is ignored (the real answer is
   undocumented, so a client must read back); ``""`` clears any property.
 - Rate limits when :class:`HubSpotLimits` sets them (8): a 10-second rolling burst budget and a

@@ -6,6 +6,8 @@ MANUFACTURING or MACHINERY with a need mentioning "supply chain", timeline under
 rest miss one or two criteria, so a demo shows both synced and rejected leads. ``intended_bant`` on
 each :class:`ContactSeed` records that intent; the rule engine, not this module, has the last word.
 
+Every contact has an Original Source (``hs_analytics_source``), as HubSpot sets it.
+
 On purpose, as real portals hold them: non-ASCII names and e-mail local parts (``josé@…``,
 ``zoë@…``), malformed e-mails (``bad@``, ``no-at-sign.example.com``), missing last names and
 companies (both ``None`` and ``""``), a company name longer than 255 characters, numbers typed as
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from crmbridge.sandbox._hubspot_portal import ANALYTICS_SOURCES
 from crmbridge.sandbox.hubspot import INDUSTRIES, HubSpotPortal
 
 T = TypeVar("T")
@@ -116,6 +119,9 @@ LEAD_STATUS_WEIGHTS: dict[str | None, int] = {
     "NEW": 30, "OPEN": 20, "IN_PROGRESS": 15, "ATTEMPTED_TO_CONTACT": 10, "CONNECTED": 8,
     "UNQUALIFIED": 5, "BAD_TIMING": 5, "OPEN_DEAL": 3, None: 4,
 }  # fmt: skip
+SOURCE_WEIGHTS = dict(
+    zip([value for value, _ in ANALYTICS_SOURCES], (30, 15, 12, 8, 10, 5, 12, 6, 2), strict=True)
+)
 LONG_COMPANY = (
     "International Consolidated Precision Machinery, Industrial Automation, Supply Chain "
     "Logistics and Advanced Manufacturing Systems Holding Company of Lower Saxony, North "
@@ -197,6 +203,10 @@ def generate_contacts(
         intended = rng.random() < BANT_SHARE
         properties = _contact_properties(rng, intended)
         properties.update(specials.get(position, {}))
+        # Its own generator per contact: the other values stay what they were before it existed.
+        properties["hs_analytics_source"] = _weighted(
+            random.Random(f"{seed}:source:{position}"), SOURCE_WEIGHTS
+        )
         tie_group = groups.get(position)
         if tie_group is None:
             modified = rng.randint(oldest, newest)

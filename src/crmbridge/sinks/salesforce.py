@@ -22,13 +22,17 @@ why:
   budget is left to people and other integrations.
 - **One bad value fails the whole Collections request** (``JSON_PARSER_ERROR``): the mapper
   coerces types first; a request still refused is raised for the pipeline to isolate.
+- **SOQL is a language, not a template** (docs/salesforce-api.md, "SOQL"): every literal of
+  the current-values query is escaped (``\\`` and ``\'``), and its ``IN`` list is cut so
+  each query stays under 4,000 characters of ``WHERE`` and 16,384 bytes of URI; 200 contact ids
+  fit in one query.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import requests
 import structlog
@@ -70,6 +74,10 @@ TRANSIENT_ROW_CODES = frozenset(
 )
 TRANSIENT_REQUEST_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "QUERY_TIMEOUT", "SERVER_UNAVAILABLE"})
 FATAL_REQUEST_CODES = frozenset({"API_DISABLED_FOR_ORG", "STORAGE_LIMIT_EXCEEDED"})
+#: SOQL limits a query built from data must stay under (docs/salesforce-api.md, "SOQL"), with
+#: room for the rest of the request line.
+SOQL_WHERE_MAX_CHARS = 3_900
+SOQL_URI_MAX_BYTES = 15_000
 
 TokenProvider = Callable[[], str]
 
@@ -309,6 +317,59 @@ class SalesforceSink:
                 for lead in leads
             ]
         return [_push_result(lead, row) for lead, row in zip(leads, body, strict=True)]
+
+    def current_values(
+        self, external_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, object]]:
+        """The Leads among ``external_ids`` (values of the external id field), by external id,
+        with ``fields`` as Salesforce holds them: one SOQL query (more only past the query
+        length limits, or past 2,000 rows). A missing id has no Lead."""
+        ext = self._external_id
+        selected = ", ".join(dict.fromkeys(["Id", ext, *fields]))
+        found: dict[str, dict[str, object]] = {}
+        # Names come from the validated map (API-name pattern); values go through soql_literal.
+        head = f"SELECT {selected} FROM {self._object} WHERE {ext} IN ("  # noqa: S608
+        for literals in soql_in_lists(list(dict.fromkeys(external_ids)), head=head):
+            soql = f"{head}{literals})"
+            body = self._restful("query", params={"q": soql})
+            while True:
+                for record in body.get("records") or []:
+                    key = record.get(ext)
+                    if key is not None:
+                        found[str(key)] = {k: v for k, v in record.items() if k != "attributes"}
+                next_url = str(body.get("nextRecordsUrl") or "")
+                if body.get("done", True) or "/query/" not in next_url:
+                    break
+                body = self._restful("query/" + next_url.rsplit("/query/", 1)[1])
+        return found
+
+
+def soql_literal(value: str) -> str:
+    """``value`` as a SOQL string literal: quoted, with ``\\`` and ``'`` escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def soql_in_lists(values: Sequence[str], *, head: str) -> Iterator[str]:
+    """``values`` as comma-separated SOQL literals to complete ``head`` (a query ending in
+    ``… WHERE <column> IN (``), cut into as few lists as keep each whole query under the
+    WHERE-clause and URI limits. A single value over the limits still goes alone."""
+    where_base = len(head) - head.index(" WHERE ") - len(" WHERE ") + len(")")
+    uri_base = len(quote_plus(head + ")"))
+    chunk: list[str] = []
+    where, uri = where_base, uri_base
+    for value in values:
+        literal = soql_literal(value)
+        grows_where, grows_uri = len(literal) + 1, len(quote_plus(literal + ","))
+        if chunk and (
+            where + grows_where > SOQL_WHERE_MAX_CHARS or uri + grows_uri > SOQL_URI_MAX_BYTES
+        ):
+            yield ",".join(chunk)
+            chunk, where, uri = [], where_base, uri_base
+        chunk.append(literal)
+        where += grows_where
+        uri += grows_uri
+    if chunk:
+        yield ",".join(chunk)
 
 
 def _push_result(lead: MappedLead, row: Any) -> PushResult:

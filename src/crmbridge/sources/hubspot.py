@@ -24,10 +24,12 @@ matters:
   only for 477, unverified for 429).
 - **No default timeout** in the client: every call passes ``_request_timeout``.
 - **An HTTP 200 may not be HubSpot's**: a proxy or gateway in between can answer with its own
-  HTML page. Such an answer (or any body that is not a search result) is retried like a 5xx,
-  never parsed into a traceback.
+  HTML page. Such an answer (or any body that is not a search result or a property list) is
+  retried like a 5xx, never parsed into a traceback.
 - **Each ``client.crm.contacts.search_api`` access builds a new ApiClient and pool**: built once.
 - **Archived contacts** never appear in search, so nothing here can delete sales data.
+- **The properties API has its own ``ApiException`` class** (``hubspot.crm.properties``):
+  catching the contacts one would miss its errors (docs/hubspot-api.md, "Python client").
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 import urllib3
 from hubspot import HubSpot
 from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest
+from hubspot.crm.properties import ApiException as PropertiesApiException
 
 from crmbridge.errors import (
     AuthenticationError,
@@ -54,7 +57,7 @@ from crmbridge.errors import (
     RequestRejectedError,
     RetryableApiError,
 )
-from crmbridge.model import Cursor, SourceContact
+from crmbridge.model import Cursor, PropertyInfo, SourceContact
 from crmbridge.ports import Page
 from crmbridge.redaction import redact, register_secret
 from crmbridge.retry import RetryPolicy
@@ -72,6 +75,7 @@ _PERMANENT_EDGE_STATUSES = frozenset({522, 525, 526})
 LOCKED_RETRY_S = 2.0  # 423 Locked: "retry after at least 2 s"
 
 log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
 
 
 class SearchPacer:
@@ -216,6 +220,38 @@ class HubSpotSource:
             if not full or not rows:
                 return
 
+    # -- metadata ---------------------------------------------------------------------------
+    def contact_properties(self) -> list[PropertyInfo]:
+        """The portal's contact property definitions (one ``GET /crm/v3/properties/contacts``,
+        retried like search), archived ones aside. Raises the crmbridge errors ``pull`` does."""
+        api = self._client.crm.properties.core_api
+
+        def _call() -> list[dict[str, Any]]:
+            return self._send(
+                lambda: api.get_all(
+                    object_type="contacts", _preload_content=False, _request_timeout=self._timeout
+                ),
+                property_results,
+            )
+
+        results = self._retry.call(_call)
+        return [info for raw in results if (info := _property_from_json(raw)) is not None]
+
+    def _send(self, request: Callable[[], Any], read: Callable[[bytes, str | None], _T]) -> _T:
+        """One API call (counted) with the client's errors translated and its answer ``read``
+        from the raw body and content type."""
+        self.calls += 1
+        try:
+            response = request()
+        except (ApiException, PropertiesApiException) as exc:
+            raise translate_api_exception(exc) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise translate_connection_error(exc) from None
+        try:
+            return read(response.data, response.headers.get("Content-Type"))
+        finally:
+            response.release_conn()
+
     # -- one search call --------------------------------------------------------------------
     def _search(
         self, groups: list[list[dict[str, str]]], sort: str, properties: list[str]
@@ -232,21 +268,14 @@ class HubSpotSource:
 
         def _call() -> list[dict[str, Any]]:
             self._pacer.wait()
-            self.calls += 1
-            try:
-                response = self._search_api.do_search(
+            return self._send(
+                lambda: self._search_api.do_search(
                     public_object_search_request=request,
                     _preload_content=False,
                     _request_timeout=self._timeout,
-                )
-            except ApiException as exc:
-                raise translate_api_exception(exc) from None
-            except urllib3.exceptions.HTTPError as exc:
-                raise translate_connection_error(exc) from None
-            try:
-                return search_results(response.data, response.headers.get("Content-Type"))
-            finally:
-                response.release_conn()
+                ),
+                search_results,
+            )
 
         results = self._retry.call(_call)
         self._was_full = len(results) >= self.page_size
@@ -264,24 +293,41 @@ def search_results(data: bytes, content_type: str | None) -> list[dict[str, Any]
     UTF-8) is a ``RetryableApiError``: the same request is likely to be answered properly
     later. The message names the content type and size, never the body (a proxy's page may
     quote the request, token included)."""
+    results = _results(data)
+    if results is None or not all(isinstance(raw.get("properties") or {}, dict) for raw in results):
+        raise _not_an_answer("search", "a search result", data, content_type)
+    return results
+
+
+def property_results(data: bytes, content_type: str | None) -> list[dict[str, Any]]:
+    """The ``results`` of a properties answer (HTTP 200), each a JSON object; anything else is
+    a ``RetryableApiError``, as for :func:`search_results`."""
+    results = _results(data)
+    if results is None:
+        raise _not_an_answer("the properties API", "a property list", data, content_type)
+    return results
+
+
+def _results(data: bytes) -> list[dict[str, Any]] | None:
+    """A JSON object's ``results`` when it is a list of objects (missing: none), else None."""
     try:
         body = json.loads(data)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
-        body = None
+        return None
     results = body.get("results", []) if isinstance(body, dict) else None
-    if not (
-        isinstance(results, list)
-        and all(
-            isinstance(raw, dict) and isinstance(raw.get("properties") or {}, dict)
-            for raw in results
-        )
-    ):
-        raise RetryableApiError(
-            SYSTEM,
-            f"search answered HTTP 200 with what is not a search result "
-            f"({content_type or 'no content type'}, {len(data)} bytes; a proxy's page?)",
-        )
-    return results
+    if isinstance(results, list) and all(isinstance(raw, dict) for raw in results):
+        return results
+    return None
+
+
+def _not_an_answer(
+    call: str, expected: str, data: bytes, content_type: str | None
+) -> RetryableApiError:
+    return RetryableApiError(
+        SYSTEM,
+        f"{call} answered HTTP 200 with what is not {expected} "
+        f"({content_type or 'no content type'}, {len(data)} bytes; a proxy's page?)",
+    )
 
 
 def check_search_body_size(properties: list[str]) -> None:
@@ -318,6 +364,25 @@ def _cursor_after(rows: list[SourceContact]) -> Cursor:
     """The cursor once ``rows`` (sorted by timestamp, holding their last tie whole) are done."""
     last_ms = rows[-1].modified_at_ms
     return Cursor(last_ms, max(c.numeric_id for c in rows if c.modified_at_ms == last_ms))
+
+
+def _property_from_json(raw: Any) -> PropertyInfo | None:
+    if not isinstance(raw, dict) or raw.get("archived") or not raw.get("name"):
+        return None
+    metadata = raw.get("modificationMetadata") or {}
+    return PropertyInfo(
+        name=str(raw["name"]),
+        label=str(raw.get("label") or raw["name"]),
+        type=str(raw.get("type") or "string").lower(),
+        field_type=str(raw.get("fieldType") or "text"),
+        options=tuple(
+            (str(o.get("value")), str(o.get("label") or o.get("value")))
+            for o in raw.get("options") or []
+            if isinstance(o, dict) and not o.get("hidden")
+        ),
+        read_only=bool(metadata.get("readOnlyValue") or raw.get("calculated")),
+        hubspot_defined=bool(raw.get("hubspotDefined", True)),
+    )
 
 
 def _contact_from_json(raw: dict[str, Any]) -> SourceContact | None:

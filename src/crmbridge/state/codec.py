@@ -23,7 +23,16 @@ import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from crmbridge.model import CriterionResult, Decision, Outcome, Reason, RejectStage
+from crmbridge.model import (
+    CriterionResult,
+    Decision,
+    Flag,
+    MoveVerdict,
+    Outcome,
+    Reason,
+    RejectStage,
+    StageMove,
+)
 
 
 class Row(Protocol):
@@ -66,6 +75,10 @@ def decode_text(stored: str | None) -> str | None:
     return value if isinstance(value, str) else stored
 
 
+#: Stage verdicts that move nothing: left out of fingerprints (a lead judged again after the
+#: upgrade that added stages is still the same verdict).
+_NO_MOVE = frozenset({MoveVerdict.FIRST, MoveVerdict.SAME})
+
 #: Inputs that change on every HubSpot write whatever changed: not part of what was judged.
 VOLATILE_INPUTS = frozenset({"lastmodifieddate"})
 
@@ -80,6 +93,13 @@ def fingerprint(decision: Decision) -> str:
         "inputs": {k: v for k, v in decision.inputs.items() if k not in VOLATILE_INPUTS},
         "payload": decision.payload_hash,
     }
+    # Only when set, so decisions without them keep the fingerprints stored before.
+    if decision.tier is not None:
+        judged["tier"] = decision.tier
+    if decision.transition is not None and decision.transition.verdict not in _NO_MOVE:
+        judged["transition"] = decision.transition.to_json()
+    if decision.flags:
+        judged["flags"] = [f.to_json() for f in decision.flags]
     # Not dumps(): UTF-8 as is keeps the fingerprints earlier versions stored (an unchanged
     # verdict adds no row after an upgrade); "surrogatepass" takes a lone surrogate too.
     text = json.dumps(judged, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -111,12 +131,25 @@ def decision_columns(decision: Decision) -> dict[str, Any]:
         "payload_json": dumps(dict(decision.payload)) if decision.payload is not None else None,
         "payload_hash": decision.payload_hash,
         "salesforce_id": decision.salesforce_id,
+        "tier": decision.tier,
+        "score": decision.score,
+        "lead_stage": decision.lead_stage,
+        "transition_json": dumps(decision.transition.to_json()) if decision.transition else None,
+        "flags_json": dumps([f.to_json() for f in decision.flags]) if decision.flags else None,
+        "flagged": bool(decision.flags) and decision.outcome in _SETTLED,
     }
+
+
+#: Outcomes after which the lead is in Salesforce (a flagged one is listed for a reviewer).
+_SETTLED = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED})
 
 
 def decision_from_row(row: Row) -> Decision:
     """Rebuild a Decision from the columns ``decision_columns`` wrote."""
     payload = row["payload_json"]
+    transition = row["transition_json"]
+    flags = row["flags_json"]
+    score = row["score"]
     return Decision(
         contact_id=row["contact_id"],
         modified_at_ms=int(row["modified_at_ms"]),
@@ -131,4 +164,9 @@ def decision_from_row(row: Row) -> Decision:
         payload=json.loads(payload) if payload is not None else None,
         payload_hash=row["payload_hash"],
         salesforce_id=row["salesforce_id"],
+        tier=row["tier"],
+        score=int(score) if score is not None else None,
+        lead_stage=row["lead_stage"],
+        transition=StageMove.from_json(json.loads(transition)) if transition else None,
+        flags=tuple(Flag.from_json(f) for f in json.loads(flags)) if flags else (),
     )

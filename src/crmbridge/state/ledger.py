@@ -15,6 +15,8 @@ page, in order, and only persists the answer, so the rules are the same on every
 - A reject or a park does not undo what Salesforce already holds: the ledger keeps the last
   Salesforce id and the hash of the payload pushed last, so an unchanged lead is still
   recognised later. Only a push replaces the hash.
+- The ledger keeps the stage the lead is at in Salesforce (``lead_stage``): a decision that
+  settles the lead there (even a repeated one) sets it; a reject or a park keeps it.
 """
 
 from __future__ import annotations
@@ -74,22 +76,33 @@ class WritePlan:
 
 
 def plan(decision: Decision, before: ContactState) -> WritePlan:
-    """The writes ``decision`` calls for, given the contact's stored state ``before``."""
+    """The writes ``decision`` calls for, given the contact's stored state ``before``.
+
+    Raises ``ValueError`` for a ``TO_PUSH`` decision: only a push's outcome is recorded."""
+    if decision.outcome is Outcome.TO_PUSH:
+        raise ValueError(f"contact {decision.contact_id}: a decision to push is not an outcome")
     if decision.outcome is Outcome.SKIPPED:
         # Archived in HubSpot: kept as history, but it neither settles nor undoes anything.
         return WritePlan(True, None, None, False, None, None, before)
     verdict = fingerprint(decision)
     previous = before.ledger
+    settles = decision.outcome in SETTLING
     if decision.outcome in DEDUPED and previous is not None and before.fingerprint == verdict:
-        moved = replace(previous, modified_at_ms=decision.modified_at_ms)
+        moved = replace(
+            previous,
+            modified_at_ms=decision.modified_at_ms,
+            lead_stage=decision.lead_stage if settles else previous.lead_stage,
+        )
         return WritePlan(False, None, None, False, moved, verdict, replace(before, ledger=moved))
     status = _STATUS.get(decision.outcome, SYNCED)
     payload_hash = decision.payload_hash if status == SYNCED else None
     salesforce_id = decision.salesforce_id
+    lead_stage = decision.lead_stage if settles else None
     if previous is not None:
         if status != SYNCED:
             payload_hash = previous.payload_hash
         salesforce_id = salesforce_id or previous.salesforce_id
+        lead_stage = lead_stage if settles else previous.lead_stage
     entry = LedgerEntry(
         contact_id=decision.contact_id,
         status=status,
@@ -97,6 +110,7 @@ def plan(decision: Decision, before: ContactState) -> WritePlan:
         payload_hash=payload_hash,
         salesforce_id=salesforce_id,
         rule_set_version=decision.rule_set_version,
+        lead_stage=lead_stage,
     )
     park = None
     attempts = 0
@@ -105,7 +119,7 @@ def plan(decision: Decision, before: ContactState) -> WritePlan:
         park = Park(attempts, parked_error(decision))
     resolution = None
     if previous is not None and previous.status == REJECTED:
-        resolution = SYNCED_LATER if decision.outcome in SETTLING else SUPERSEDED
+        resolution = SYNCED_LATER if settles else SUPERSEDED
     return WritePlan(
         record=True,
         resolution=resolution,

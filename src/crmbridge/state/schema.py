@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 
 #: Marks a stored string that was escaped. A Unicode noncharacter: no real text starts with it.
@@ -110,6 +111,7 @@ ledger = Table(
     Column("rule_set_version", StoredText()),
     Column("updated_at", Text(), nullable=False),
     Column("fingerprint", Text()),
+    Column("lead_stage", StoredText()),
     PrimaryKeyConstraint("pipeline", "contact_id", name="ledger_pkey"),
     Index("ledger_status", "pipeline", "status", "contact_id"),
 )
@@ -135,11 +137,19 @@ decisions = Table(
     Column("decided_at", Text(), nullable=False),
     Column("resolved_at", Text()),
     Column("resolution", Text()),
+    Column("tier", StoredText()),
+    Column("score", BigInteger()),
+    Column("lead_stage", StoredText()),
+    Column("transition_json", Text()),
+    Column("flags_json", Text()),
+    Column("flagged", Boolean(), nullable=False, server_default=false()),
     # The reject log, newest first: open rejects, every reject, by rule-set version.
     Index("decisions_open_rejects", "pipeline", "outcome", "resolved_at", "id"),
     Index("decisions_rejects", "pipeline", "outcome", "id"),
     Index("decisions_rule_set_version", "pipeline", "rule_set_version", "id"),
     Index("decisions_contact", "pipeline", "contact_id", "id"),
+    # Leads synced with flags (values a reviewer should fix), newest first.
+    Index("decisions_flagged", "pipeline", "flagged", "id"),
     sqlite_autoincrement=True,  # a reject id is never reused: reviewers quote them
 )
 
@@ -174,5 +184,16 @@ parked = Table(
     Index("parked_order", "pipeline", "parked_at", "contact_id"),
 )
 
+#: The last Salesforce describe a pass fetched, per object: reports map without an API call.
+salesforce_schemas = Table(
+    "salesforce_schemas",
+    metadata,
+    Column("pipeline", StoredText(), nullable=False),
+    Column("object_name", StoredText(), nullable=False),
+    Column("describe_json", Text(), nullable=False),
+    Column("fetched_at", Text(), nullable=False),
+    PrimaryKeyConstraint("pipeline", "object_name", name="salesforce_schemas_pkey"),
+)
+
 #: Tables holding a pipeline's data (the meta row aside), children first.
-PIPELINE_TABLES = (reasons, parked, ledger, cursors, decisions)
+PIPELINE_TABLES = (reasons, parked, ledger, cursors, decisions, salesforce_schemas)

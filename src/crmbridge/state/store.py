@@ -43,6 +43,7 @@ from crmbridge.ports import (
     StoreIdentity,
 )
 from crmbridge.state import migrate
+from crmbridge.state.admin_queries import AdminQueries
 from crmbridge.state.codec import decision_columns, decision_from_row
 from crmbridge.state.engine import (
     STATE_URL_SETTING,
@@ -81,7 +82,7 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class SQLStateStore:
+class SQLStateStore(AdminQueries):
     """The ``StateStore`` of one pipeline in a SQLite file or a PostgreSQL database.
 
     Opening it migrates the schema. Without ``create`` a store that does not exist (no file,
@@ -220,6 +221,7 @@ class SQLStateStore:
                     payload_hash=row.payload_hash,
                     salesforce_id=row.salesforce_id,
                     rule_set_version=row.rule_set_version,
+                    lead_stage=row.lead_stage,
                 )
                 states[row.contact_id] = ContactState(entry, row.fingerprint, row.attempts or 0)
         return states
@@ -269,6 +271,7 @@ class SQLStateStore:
         for decision_id, decision in zip(ids, recorded, strict=True):
             columns = decision_columns(decision)
             columns["qualified"] = bool(columns["qualified"])
+            columns["flagged"] = bool(columns["flagged"])
             rows.append(
                 {"id": decision_id, "pipeline": self._pipeline, "decided_at": now, **columns}
             )
@@ -334,6 +337,7 @@ class SQLStateStore:
                 "rule_set_version": entry.rule_set_version,
                 "updated_at": now,
                 "fingerprint": step.fingerprint,
+                "lead_stage": entry.lead_stage,
             }
 
     def _flush(self, conn: Connection, batch: _PageWrites) -> None:
