@@ -182,9 +182,11 @@ class SalesforceSettings(_Section):
 
 
 class RetrySettings(_Section):
-    max_attempts: int = Field(default=6, ge=1, le=20)
+    #: Only a far backstop: retrying is bounded by ``max_total_s`` first (``retry.py``).
+    max_attempts: int = Field(default=100, ge=1, le=1000)
     max_wait_s: float = _seconds(60.0, le=3600)
-    #: A single Retry-After longer than this stops the pass instead of blocking it.
+    #: How long one call may keep retrying; a Retry-After longer than what is left of it
+    #: stops the pass instead of blocking it.
     max_total_s: float = _seconds(300.0, le=3600)
 
 
