@@ -29,14 +29,13 @@ import click
 import structlog
 
 from crmbridge import reports
-from crmbridge.bootstrap import build_app, check_against_salesforce, load_config
+from crmbridge.bootstrap import check_against_salesforce, load_config
 from crmbridge.daemon import (
     EXIT_CONFIG,
     EXIT_FATAL,
     EXIT_STATE_STORE,
     EXIT_STOPPED_EARLY,
     install_signal_handlers,
-    run_loop,
 )
 from crmbridge.errors import (
     AuthenticationError,
@@ -52,6 +51,7 @@ from crmbridge.errors import (
 from crmbridge.logs import configure_logging
 from crmbridge.ports import RejectFilter, StateStore
 from crmbridge.redaction import redact, register_secret
+from crmbridge.service import run_sync
 from crmbridge.settings import Settings, load_settings
 from crmbridge.state import open_store, schema_revisions
 from crmbridge.text import visible
@@ -130,22 +130,17 @@ def _run(once: bool, *, dry_run: bool = False) -> None:
     install_signal_handlers(stop)
     with _logged_store_errors():
         try:
-            app = build_app(settings, stop=stop, dry_run=dry_run)
-        except _API_ERRORS as exc:
-            _exit_on_api_error("cannot start", exc)
-        try:
-            code = run_loop(
-                app.pipeline,
-                poll_interval_s=settings.poll_interval_s,
+            code = run_sync(
+                settings,
                 stop=stop,
-                once=once or dry_run,
+                once=once,
                 dry_run=dry_run,
                 on_pass=(lambda s: click.echo(redact(reports.summary_text(s))))
                 if once or dry_run
                 else None,
             )
-        finally:
-            app.close()
+        except _API_ERRORS as exc:
+            _exit_on_api_error("cannot start", exc)
     raise SystemExit(code)
 
 

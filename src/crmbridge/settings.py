@@ -190,6 +190,17 @@ class RetrySettings(_Section):
     max_total_s: float = _seconds(300.0, le=3600)
 
 
+class HttpSettings(_Section):
+    """Where ``crmbridge run`` serves /healthz, /readyz and /metrics."""
+
+    #: False: ``run`` serves nothing.
+    enabled: bool = True
+    #: Loopback unless told otherwise (a container sets 0.0.0.0).
+    host: str = "127.0.0.1"
+    #: 0: any free port (the ``http_serving`` log line names it).
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
 class Settings(BaseSettings):
     """Everything crmbridge reads from the environment; see README "Configuration"."""
 
@@ -204,6 +215,7 @@ class Settings(BaseSettings):
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
     retry: RetrySettings = RetrySettings()
+    http: HttpSettings = HttpSettings()
     state_url: str = "sqlite:///crmbridge.db"
     mappings_dir: Path = Path("./mappings")
     poll_interval_s: float = _seconds(300.0, le=86_400)

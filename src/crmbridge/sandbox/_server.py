@@ -9,6 +9,7 @@ answered until the server stops (what a stuck upstream behind a proxy looks like
 from __future__ import annotations
 
 import json
+import random
 import re
 import ssl
 import threading
@@ -79,20 +80,42 @@ class Fault:
         )
 
 
+@dataclass
+class FaultRate:
+    """Answer each request matching ``method`` and ``path_pattern`` with ``response`` with
+    probability ``fraction`` (drawn from a seeded generator: the same run, the same faults)."""
+
+    method: str
+    path_pattern: str
+    response: Response
+    fraction: float
+    rng: random.Random
+
+    def matches(self, request: Request) -> bool:
+        return Fault(self.method, self.path_pattern, self.response).matches(request)
+
+
 class FaultPlan:
-    """Thread-safe queue of injected faults; the first matching fault with turns left answers."""
+    """Thread-safe queue of injected faults; the first matching fault with turns left answers,
+    then, for a request none of those took, each fault rate draws in turn."""
 
     def __init__(self) -> None:
         self._faults: list[Fault] = []
+        self._rates: list[FaultRate] = []
         self._lock = threading.Lock()
 
     def add(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)
 
+    def add_rate(self, rate: FaultRate) -> None:
+        with self._lock:
+            self._rates.append(rate)
+
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._rates.clear()
 
     def take(self, request: Request) -> Response | None:
         with self._lock:
@@ -100,6 +123,9 @@ class FaultPlan:
                 if fault.times > 0 and fault.matches(request):
                     fault.times -= 1
                     return fault.response
+            for rate in self._rates:
+                if rate.matches(request) and rate.rng.random() < rate.fraction:
+                    return rate.response
         return None
 
 
@@ -155,7 +181,10 @@ class Served:
 
 
 class SimulatorServer:
-    """Serve ``handler`` on loopback in a daemon thread; ``start()`` returns the base URL."""
+    """Serve ``handler`` on loopback in a daemon thread; ``start()`` returns the base URL.
+
+    Once started, the server keeps its port: ``stop()`` then ``start()`` serves on the same
+    one again, as a system back from an outage does."""
 
     def __init__(
         self, handler: Handler, *, port: int = 0, ssl_context: ssl.SSLContext | None = None
@@ -219,6 +248,8 @@ class SimulatorServer:
                 """Silence the default stderr access log."""
 
         httpd = ThreadingHTTPServer((LOOPBACK, self._port), _RequestHandler)
+        # A restart (stop, then start) serves on the same port: an outage and its end.
+        self._port = int(httpd.server_address[1])
         httpd.daemon_threads = True
         if self._ssl_context is not None:
             httpd.socket = self._ssl_context.wrap_socket(httpd.socket, server_side=True)
