@@ -511,13 +511,26 @@ def mappings_init(out: Path, force: bool) -> None:
 
 @main.command()
 @_state_option
-def status(state_url: str | None) -> None:
-    """Where the sync stands: cursor, ledger counts, parked leads, open rejects."""
-    store = _open_store(state_url)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def status(state_url: str | None, fmt: str) -> None:
+    """Where each pipeline stands: cursor, lag, ledger counts, the last pass (result, counts,
+    API calls), API headroom, and which replica holds its lease."""
+    from crmbridge.status_report import status_json, status_text  # noqa: PLC0415 - only here
+
+    settings = _store_settings(state_url)
+    first = open_store(settings.state_url, read_only=True)
+    stores = [first]
     try:
-        click.echo(reports.status_text(store))
+        for name in first.pipelines():
+            if name != first.identity().pipeline:
+                stores.append(open_store(settings.state_url, pipeline=name, read_only=True))
+        if fmt == "json":
+            click.echo(json.dumps(status_json(stores), indent=2))
+        else:
+            click.echo(status_text(stores))
     finally:
-        store.close()
+        for store in stores:
+            store.close()
 
 
 @main.group()

@@ -8,9 +8,11 @@ answered until the server stops (what a stuck upstream behind a proxy looks like
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
+import socket
 import ssl
 import threading
 from collections import Counter
@@ -195,6 +197,10 @@ class SimulatorServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._released = threading.Event()  # ends every hanging request
+        # Open client connections: a stop closes them too, or keep-alive clients would
+        # still be served by their connection's thread after the server "went away".
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -207,11 +213,22 @@ class SimulatorServer:
         handler = self._handler
         released = self._released
         released.clear()
+        connections, connections_lock = self._connections, self._connections_lock
 
         class _RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             # Small responses otherwise wait ~40 ms for the client's delayed ACK (Nagle).
             disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with connections_lock:
+                    connections.add(self.connection)
+
+            def finish(self) -> None:
+                with connections_lock:
+                    connections.discard(self.connection)
+                super().finish()
 
             def _serve(self) -> None:
                 split = urlsplit(self.path)
@@ -269,6 +286,12 @@ class SimulatorServer:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        with self._connections_lock:
+            open_connections = list(self._connections)
+            self._connections.clear()
+        for connection in open_connections:
+            with contextlib.suppress(OSError):  # already closed by its client
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
