@@ -34,6 +34,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crmbridge.errors import ConfigError, ConfigProblem, Location
+from crmbridge.secret_files import secret_file_values
 from crmbridge.text import has_unsafe_characters
 
 ENV_PREFIX = "CRMBRIDGE_"
@@ -243,9 +244,10 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings; a wrong value becomes a ConfigError naming its variable and a hint.
 
-    Neither the message nor the hint ever holds the value itself (it may be a secret)."""
+    Neither the message nor the hint ever holds the value itself (it may be a secret).
+    Secret settings may come from files (``CRMBRIDGE_…_FILE``, see ``secret_files``)."""
     try:
-        return Settings(**overrides)
+        return Settings(**{**secret_file_values(), **overrides})
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
