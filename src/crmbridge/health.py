@@ -12,7 +12,9 @@ A pipeline is ready when every one of its checks passes:
   ``OUTAGE_AFTER_S`` or more (a pass keeps retrying an outage for the whole retry budget, so
   this turns not-ready before the pass gives up).
 
-The process is ready when every pipeline is (and it has finished starting). Checks are cheap,
+- ``start`` (only while starting): what the pipeline waits for before its first pass.
+
+The process is ready when every pipeline is. Checks are cheap,
 never raise and never call HubSpot or Salesforce.
 """
 
@@ -68,6 +70,12 @@ class PipelineHealth:
         self._last: PassRecord | None = None
         self._failing_since: dict[str, float] = {}
         self._last_error: dict[str, str] = {}
+        self._starting: str | None = "starting"
+
+    def starting(self, detail: str | None) -> None:
+        """Say the pipeline is still starting (and why), or, with None, that it has started."""
+        with self._lock:
+            self._starting = detail
 
     # -- observers --------------------------------------------------------------------------
     def pass_started(self, pipeline: str) -> None:
@@ -97,6 +105,9 @@ class PipelineHealth:
         with self._lock:
             failing = dict(self._failing_since)
             errors = dict(self._last_error)
+            starting = self._starting
+        if starting is not None:
+            results["start"] = (False, starting)
         for system in SYSTEMS:
             since = failing.get(system)
             if since is None or now - since < OUTAGE_AFTER_S:
@@ -144,7 +155,6 @@ class ServiceHealth:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pipelines: dict[str, PipelineHealth] = {}
-        self._starting: str | None = "starting"
 
     def add(self, pipeline: PipelineHealth) -> PipelineHealth:
         with self._lock:
@@ -155,19 +165,11 @@ class ServiceHealth:
         with self._lock:
             return self._pipelines.get(name)
 
-    def starting(self, detail: str | None) -> None:
-        """Say the process is still starting (and why), or, with None, that it has started."""
-        with self._lock:
-            self._starting = detail
-
     def readiness(self) -> Readiness:
         with self._lock:
-            starting = self._starting
             pipelines = list(self._pipelines.values())
         checks: dict[str, str] = {}
-        ready = starting is None and bool(pipelines)
-        if starting is not None:
-            checks["process"] = starting
+        ready = bool(pipelines)  # not ready before any pipeline is known
         for health in pipelines:
             for check, (ok, detail) in health.checks().items():
                 checks[f"{health.name}.{check}"] = detail if ok else f"FAILING: {detail}"

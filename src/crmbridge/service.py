@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
@@ -98,6 +99,14 @@ def start_web(http: HttpSettings, health: ServiceHealth, metrics: SyncMetrics) -
     return server
 
 
+@dataclass(frozen=True)
+class Watchers:
+    """What every pipeline of the process reports to: one metrics registry, one readiness."""
+
+    metrics: SyncMetrics = field(default_factory=SyncMetrics)
+    health: ServiceHealth = field(default_factory=ServiceHealth)
+
+
 def run_sync(
     settings: Settings,
     *,
@@ -110,59 +119,86 @@ def run_sync(
 
     Raises what ``build_app`` and ``run_loop`` raise for a person to act on (ConfigError,
     StateStoreError, refused credentials at start)."""
-    name = DEFAULT_PIPELINE
+    watchers = Watchers()
     daemon = not (once or dry_run)
-    metrics = SyncMetrics()
-    health = ServiceHealth()
-    pipeline_metrics = metrics.pipeline(name)
-    web = start_web(settings.http, health, metrics) if daemon and settings.http.enabled else None
+    web = (
+        start_web(settings.http, watchers.health, watchers.metrics)
+        if daemon and settings.http.enabled
+        else None
+    )
     try:
-        app: App | None = None
-
-        def _ping() -> None:
-            if app is None:
-                raise RuntimeError("the state store is not open yet")
-            app.store.ping()
-
-        pipeline_health = health.add(
-            PipelineHealth(name, poll_interval_s=settings.poll_interval_s, store_ping=_ping)
-        )
-        observer: CallObserver = CallObservers(pipeline_metrics, pipeline_health)
-        app = _build(
+        return run_pipeline(
             settings,
+            name=DEFAULT_PIPELINE,
+            watchers=watchers,
             stop=stop,
+            once=once,
             dry_run=dry_run,
-            observer=observer,
-            health=health,
-            keep_trying=daemon,
+            on_pass=on_pass,
         )
-        if app is None:
-            return EXIT_OK  # stopped while waiting for a system to answer
-        try:
-            health.starting(None)
-            observers: list[PassObserver] = [pipeline_metrics, pipeline_health]
-            if not dry_run:
-                observers.append(StorePassLog(app.store))
-            built = app
-            recorded = RecordedPipeline(
-                app.pipeline,
-                name=name,
-                observers=observers,
-                headroom=lambda: headroom(built),
-            )
-            return run_loop(
-                recorded,
-                poll_interval_s=settings.poll_interval_s,
-                stop=stop,
-                once=not daemon,
-                dry_run=dry_run,
-                on_pass=on_pass,
-            )
-        finally:
-            app.close()
     finally:
         if web is not None:
             web.stop()
+
+
+def run_pipeline(
+    settings: Settings,
+    *,
+    name: str,
+    watchers: Watchers,
+    stop: threading.Event,
+    once: bool,
+    dry_run: bool,
+    on_pass: Callable[[PassSummary], None] | None = None,
+) -> int:
+    """Run the passes of pipeline ``name`` (as configured by ``settings``), reporting to
+    ``watchers`` under its name; the exit code. Several pipelines of one process share one
+    ``Watchers`` (and the one web server serving it), each running this on its own thread."""
+    daemon = not (once or dry_run)
+    pipeline_metrics = watchers.metrics.pipeline(name)
+    app: App | None = None
+
+    def _ping() -> None:
+        if app is None:
+            raise RuntimeError("the state store is not open yet")
+        app.store.ping()
+
+    pipeline_health = watchers.health.add(
+        PipelineHealth(name, poll_interval_s=settings.poll_interval_s, store_ping=_ping)
+    )
+    observer: CallObserver = CallObservers(pipeline_metrics, pipeline_health)
+    app = _build(
+        settings,
+        stop=stop,
+        dry_run=dry_run,
+        observer=observer,
+        health=pipeline_health,
+        keep_trying=daemon,
+    )
+    if app is None:
+        return EXIT_OK  # stopped while waiting for a system to answer
+    try:
+        pipeline_health.starting(None)
+        observers: list[PassObserver] = [pipeline_metrics, pipeline_health]
+        if not dry_run:
+            observers.append(StorePassLog(app.store))
+        built = app
+        recorded = RecordedPipeline(
+            app.pipeline,
+            name=name,
+            observers=observers,
+            headroom=lambda: headroom(built),
+        )
+        return run_loop(
+            recorded,
+            poll_interval_s=settings.poll_interval_s,
+            stop=stop,
+            once=not daemon,
+            dry_run=dry_run,
+            on_pass=on_pass,
+        )
+    finally:
+        app.close()
 
 
 def _build(
@@ -171,7 +207,7 @@ def _build(
     stop: threading.Event,
     dry_run: bool,
     observer: CallObserver,
-    health: ServiceHealth,
+    health: PipelineHealth,
     keep_trying: bool,
 ) -> App | None:
     """``build_app``; with ``keep_trying`` (the daemon), retried while HubSpot or Salesforce

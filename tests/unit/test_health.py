@@ -30,7 +30,7 @@ def _service(clock: Clock, *, ping: object = None) -> tuple[ServiceHealth, Pipel
     pipeline = health.add(
         PipelineHealth("default", poll_interval_s=60, store_ping=store_ping, monotonic=clock)
     )
-    health.starting(None)
+    pipeline.starting(None)
     return health, pipeline
 
 
@@ -76,9 +76,11 @@ def test_a_system_failing_every_call_for_a_while_is_not_ready_until_it_answers()
 
 
 def test_not_ready_while_starting() -> None:
-    """A process still starting (waiting for a system) answers not ready, saying why."""
-    health, _ = _service(Clock())
-    health.starting("cannot start yet: salesforce unreachable")
+    """A pipeline still starting (waiting for a system) is not ready, saying why; a process
+    with no pipeline yet is not ready either."""
+    assert not ServiceHealth().readiness().ready
+    health, pipeline = _service(Clock())
+    pipeline.starting("cannot start yet: salesforce unreachable")
     readiness = health.readiness()
     assert not readiness.ready
-    assert readiness.checks["process"] == "cannot start yet: salesforce unreachable"
+    assert readiness.checks["default.start"] == "FAILING: cannot start yet: salesforce unreachable"
