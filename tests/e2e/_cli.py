@@ -21,6 +21,7 @@ def base_env() -> dict[str, str]:
     """The test process's environment without any CRMBRIDGE_ variable, plus the shipped map."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBRIDGE_")}
     env["CRMBRIDGE_MAPPINGS_DIR"] = str(REPO / "mappings")
+    env["CRMBRIDGE_HTTP__PORT"] = "0"  # any free port: runs in parallel never clash
     return env
 
 

@@ -4,6 +4,7 @@ configuration keeps syncing."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from structlog.testing import capture_logs
 
 from crmbridge.bootstrap import App, build_app
@@ -271,6 +273,13 @@ def test_sighup_re_reads_files_whose_size_and_time_did_not_change(tmp_path: Path
     assert candidate.rules.version == "bant-2026.9"
 
 
+def _metrics_url(log: str) -> str:
+    for line in log.splitlines():
+        if '"http_serving"' in line:
+            return str(json.loads(line)["url"]) + "/metrics"
+    raise AssertionError(f"no http_serving line in:\n{log}")
+
+
 @pytest.mark.slow
 def test_the_daemon_reloads_on_sighup_and_refuses_a_broken_edit(tmp_path: Path) -> None:
     """`crmbridge run`: a broken edit is refused in its JSON log with file:line while the
@@ -289,6 +298,10 @@ def test_the_daemon_reloads_on_sighup_and_refuses_a_broken_edit(tmp_path: Path) 
         process = _cli.start("run", env=env, cwd=tmp_path)
         try:
             seen = _cli.read_until(process, "pass_finished")
+            url = _metrics_url(seen)
+            assert 'crmbridge_rules_version_info{pipeline="default",version="bant-2026.2"} 1.0' in (
+                requests.get(url, timeout=10).text
+            )
             rules = mappings / "qualification.yaml"
             _edit(rules, "op: gt\n    value: 50000", "op: greater\n    value: 50000")
             process.send_signal(signal.SIGHUP)
@@ -301,6 +314,14 @@ def test_the_daemon_reloads_on_sighup_and_refuses_a_broken_edit(tmp_path: Path) 
             process.send_signal(signal.SIGHUP)
             seen = _cli.read_until(process, "config_reloaded")
             assert '"rules_version": "bant-2026.3"' in seen
+            metrics = requests.get(url, timeout=10).text
+            for line in (
+                'crmbridge_config_reloads_total{pipeline="default",result="refused"} 1.0',
+                'crmbridge_config_reloads_total{pipeline="default",result="applied"} 1.0',
+                'crmbridge_rules_version_info{pipeline="default",version="bant-2026.3"} 1.0',
+            ):
+                assert line in metrics
+            assert 'version="bant-2026.2"' not in metrics
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0
