@@ -16,7 +16,7 @@ import requests
 
 from crmbridge.sandbox.runtime import Sandbox
 
-from ._cli import TIMEOUT_S, crmbridge, sandbox_env, start
+from ._cli import TIMEOUT_S, crmbridge, running, sandbox_env
 
 SERVICE_SETTINGS = {
     "CRMBRIDGE_POLL_INTERVAL_S": "1",
@@ -94,16 +94,8 @@ def box(tmp_path: Path) -> Iterator[Sandbox]:
 @pytest.fixture
 def daemon(box: Sandbox, tmp_path: Path) -> Iterator[Daemon]:
     env = sandbox_env(box, tmp_path, **SERVICE_SETTINGS)
-    process = start("run", env=env, cwd=tmp_path)
-    try:
+    with running("run", env=env, cwd=tmp_path) as process:
         yield Daemon(process)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def _sample(metrics_text: str, line_start: str) -> float:
