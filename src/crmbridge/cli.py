@@ -29,14 +29,13 @@ import click
 import structlog
 
 from crmbridge import reports
-from crmbridge.bootstrap import build_app, check_against_salesforce, load_config
+from crmbridge.bootstrap import check_against_salesforce, load_config
 from crmbridge.daemon import (
     EXIT_CONFIG,
     EXIT_FATAL,
     EXIT_STATE_STORE,
     EXIT_STOPPED_EARLY,
     install_signal_handlers,
-    run_loop,
 )
 from crmbridge.errors import (
     AuthenticationError,
@@ -50,8 +49,11 @@ from crmbridge.errors import (
     StateStoreMissingError,
 )
 from crmbridge.logs import configure_logging
+from crmbridge.model import PassSummary
+from crmbridge.pipelines import PipelineSpec, pipelines_from, select_pipeline
 from crmbridge.ports import RejectFilter, StateStore
 from crmbridge.redaction import redact, register_secret
+from crmbridge.runner import Supervisor
 from crmbridge.settings import Settings, load_settings
 from crmbridge.state import open_store, schema_revisions
 from crmbridge.text import visible
@@ -123,30 +125,41 @@ def main() -> None:
 
 
 # -- syncing ------------------------------------------------------------------------------------
-def _run(once: bool, *, dry_run: bool = False) -> None:
+def _run(once: bool, *, dry_run: bool = False, pipeline: str | None = None) -> None:
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
+    specs = _pipelines(settings, pipeline)
     stop = threading.Event()
     install_signal_handlers(stop)
+    several = len(specs) > 1
+
+    def echo_summary(name: str, summary: PassSummary) -> None:
+        text = reports.summary_text(summary)
+        click.echo(redact(f"pipeline {name}\n{text}" if several else text))
+
+    supervisor = Supervisor(
+        specs,
+        stop=stop,
+        once=once,
+        dry_run=dry_run,
+        on_pass=echo_summary if once or dry_run else None,
+    )
     with _logged_store_errors():
         try:
-            app = build_app(settings, stop=stop, dry_run=dry_run)
+            code = supervisor.run()
         except _API_ERRORS as exc:
             _exit_on_api_error("cannot start", exc)
-        try:
-            code = run_loop(
-                app.pipeline,
-                poll_interval_s=settings.poll_interval_s,
-                stop=stop,
-                once=once or dry_run,
-                dry_run=dry_run,
-                on_pass=(lambda s: click.echo(redact(reports.summary_text(s))))
-                if once or dry_run
-                else None,
-            )
-        finally:
-            app.close()
     raise SystemExit(code)
+
+
+def _pipelines(settings: Settings, name: str | None) -> list[PipelineSpec]:
+    """The configured pipelines (only ``name`` when given), their secrets registered for
+    masking; a name that is not configured is a ConfigError listing those that are."""
+    specs = pipelines_from(settings)
+    for spec in specs:
+        for secret in spec.settings.secret_values():
+            register_secret(secret)
+    return select_pipeline(specs, name)
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Dialect,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -193,6 +194,21 @@ salesforce_schemas = Table(
     Column("describe_json", Text(), nullable=False),
     Column("fetched_at", Text(), nullable=False),
     PrimaryKeyConstraint("pipeline", "object_name", name="salesforce_schemas_pkey"),
+)
+
+#: Who may write each pipeline (``crmbridge.lease``): holder, fencing token, expiry.
+leases = Table(
+    "leases",
+    metadata,
+    Column("pipeline", StoredText(), nullable=False),
+    Column("holder", StoredText(), nullable=False),
+    Column("host", StoredText(), nullable=False),
+    Column("pid", BigInteger(), nullable=False),
+    Column("token", BigInteger(), nullable=False),
+    Column("acquired_at", Float(precision=53), nullable=False),
+    Column("renewed_at", Float(precision=53), nullable=False),
+    Column("expires_at", Float(precision=53), nullable=False),
+    PrimaryKeyConstraint("pipeline", name="leases_pkey"),
 )
 
 #: Tables holding a pipeline's data (the meta row aside), children first.

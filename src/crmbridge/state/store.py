@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crmbridge.errors import ConfigProblem, Location, StateStoreError, StateStoreMissingError
+from crmbridge.lease import Fence
 from crmbridge.model import Cursor, Decision
 from crmbridge.ports import (
     LedgerEntry,
@@ -53,6 +54,7 @@ from crmbridge.state.engine import (
     parse_location,
     store_errors,
 )
+from crmbridge.state.leases import check_fence
 from crmbridge.state.ledger import ContactState, WritePlan, plan
 from crmbridge.state.schema import (
     cursors,
@@ -89,7 +91,10 @@ class SQLStateStore(AdminQueries):
     or no identity recorded for ``pipeline``) raises ``StateStoreMissingError``; with it, a
     new store is made and its identity recorded. ``StateStoreError`` when it is unusable,
     including, unless ``read_only``, when it cannot be written: a pass must not push leads it
-    then cannot record."""
+    then cannot record.
+
+    With a ``fence``, every page commit first checks, inside its transaction, that the fence
+    still holds the pipeline's lease, and raises ``LeaseLostError`` (writing nothing) if not."""
 
     def __init__(
         self,
@@ -99,10 +104,12 @@ class SQLStateStore(AdminQueries):
         create: bool = False,
         read_only: bool = False,
         clock: Clock = _utc_now,
+        fence: Fence | None = None,
     ) -> None:
         self._location = parse_location(url)
         self._pipeline = pipeline
         self._clock = clock
+        self._fence = fence
         self._opened = False  # until then any failure is a StateStoreError (a person acts)
         with store_errors(self._location):
             check_sqlite_path(self._location, create=create)
@@ -232,6 +239,8 @@ class SQLStateStore(AdminQueries):
     ) -> None:
         now = self._now()
         with self._write() as conn:
+            if self._fence is not None:
+                check_fence(conn, self._fence)
             states = self._states(conn, [d.contact_id for d in decisions_])
             steps: list[tuple[Decision, WritePlan]] = []
             for decision in decisions_:

@@ -1,0 +1,38 @@
+"""Leases: one row per pipeline naming the runner that may write it (``crmbridge.lease``).
+
+``holder`` is the runner's identity (host, pid and a random run id; empty when free), ``host``
+and ``pid`` are shown in logs and status, ``token`` is the fencing token every page commit
+checks (it only grows), and the times are seconds since the epoch on the store's clock.
+
+Revision ID: 0005
+Revises: 0003
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "leases",
+        sa.Column("pipeline", sa.Text(), nullable=False),
+        sa.Column("holder", sa.Text(), nullable=False),
+        sa.Column("host", sa.Text(), nullable=False),
+        sa.Column("pid", sa.BigInteger(), nullable=False),
+        sa.Column("token", sa.BigInteger(), nullable=False),
+        sa.Column("acquired_at", sa.Float(precision=53), nullable=False),
+        sa.Column("renewed_at", sa.Float(precision=53), nullable=False),
+        sa.Column("expires_at", sa.Float(precision=53), nullable=False),
+        sa.PrimaryKeyConstraint("pipeline", name="leases_pkey"),
+    )
+
+
+def downgrade() -> None:
+    raise NotImplementedError("the state store does not migrate down: restore a backup")
