@@ -103,7 +103,9 @@ def test_a_killed_sqlite_holder_is_replaced_at_once(box: Sandbox, tmp_path: Path
 
 
 def test_a_postgresql_standby_takes_over_a_killed_replica(
-    box: Sandbox, tmp_path: Path, postgres_database: str  # noqa: F811 - fixture
+    box: Sandbox,
+    tmp_path: Path,
+    postgres_database: str,  # noqa: F811 - fixture
 ) -> None:
     """Two replicas on one database: one holds, the other stands by naming it; SIGKILL the
     holder and the standby takes over within the lease timeout, with the next token."""

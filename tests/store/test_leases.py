@@ -113,9 +113,7 @@ def test_a_fenced_commit_by_the_holder_is_written(store: StateStore, store_url: 
     assert set(store.ledger(["1"])) == {"1"}
 
 
-def test_a_fenced_commit_after_a_takeover_writes_nothing(
-    store: StateStore, store_url: str
-) -> None:
+def test_a_fenced_commit_after_a_takeover_writes_nothing(store: StateStore, store_url: str) -> None:
     """A's lease expired and B took over: A's commit raises LeaseLostError and keeps nothing."""
     fence = Fence("default", A)
     fence.token = _claim(store_url, A, timeout_s=0.001).current.token

@@ -21,9 +21,7 @@ TIMEOUT_S = 30.0
 
 
 def held_by_a(now: float = 100.0, token: int = 4) -> LeaseRecord:
-    return claim(
-        LeaseRecord("p", token=token - 1), A, now=now, timeout_s=TIMEOUT_S
-    ).current
+    return claim(LeaseRecord("p", token=token - 1), A, now=now, timeout_s=TIMEOUT_S).current
 
 
 def test_a_free_lease_is_granted_with_the_next_token() -> None:
@@ -31,7 +29,8 @@ def test_a_free_lease_is_granted_with_the_next_token() -> None:
     answer = claim(free("p"), A, now=10.0, timeout_s=TIMEOUT_S)
     assert answer.granted
     assert answer.lease == answer.current
-    assert (answer.current.holder, answer.current.host, answer.current.pid) == (A.key, "host-a", 101)
+    lease = answer.current
+    assert (lease.holder, lease.host, lease.pid) == (A.key, "host-a", 101)
     assert (answer.current.token, answer.current.expires_at) == (1, 40.0)
 
 
