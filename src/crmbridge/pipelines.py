@@ -146,7 +146,7 @@ def _pipeline(node: Node, here: Path, base: Settings, problems: Problems) -> Pip
     retry = _section(
         node, "retry", RetrySettings, here, problems, what=what, start=base.retry.model_dump()
     )
-    if hubspot is not None and not hubspot.access_token:
+    if hubspot is not None and not hubspot.access_token and not _names_secret(node, "hubspot"):
         problems.add(
             node.get("hubspot") or node,
             f"{what}: no HubSpot access token",
@@ -156,6 +156,7 @@ def _pipeline(node: Node, here: Path, base: Settings, problems: Problems) -> Pip
         salesforce is not None
         and not salesforce.uses_jwt
         and not (salesforce.instance_url and salesforce.access_token)
+        and not _names_secret(node, "salesforce")
     ):
         problems.add(
             node.get("salesforce") or node,
@@ -219,7 +220,7 @@ def _section(
             value = str(here / value)
         values[name] = value
     if secret:
-        token = _secret(section, key, problems, what=what)
+        token = _secret(section, key, here, problems, what=what)
         if token is not None:
             values["access_token"] = SecretStr(token)
     try:
@@ -235,7 +236,13 @@ def _section(
         return None
 
 
-def _secret(section: Node, key: str, problems: Problems, *, what: str) -> str | None:
+def _names_secret(node: Node, key: str) -> bool:
+    """Whether the ``key`` section names its secret (a problem with it is reported apart)."""
+    section = node.get(key)
+    return section is not None and any(section.get(name) is not None for name in _SECRET_KEYS)
+
+
+def _secret(section: Node, key: str, here: Path, problems: Problems, *, what: str) -> str | None:
     """The secret a section names by file or by environment variable (never its value)."""
     from_file = get_text(section, "access_token_file", problems, what=f"{key} of {what}")
     from_env = get_text(section, "access_token_env", problems, what=f"{key} of {what}")
@@ -249,7 +256,7 @@ def _secret(section: Node, key: str, problems: Problems, *, what: str) -> str | 
     if from_file is not None:
         where = section.get("access_token_file") or section
         try:
-            return Path(from_file).expanduser().read_text(encoding="utf-8")
+            return (here / Path(from_file).expanduser()).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             problems.add(
