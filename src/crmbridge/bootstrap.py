@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from crmbridge.configuration import Configuration, load_configuration
 from crmbridge.errors import ConfigError, ConfigProblem, Location, StateStoreMissingError
+from crmbridge.journal import JournaledSink, PushJournal
 from crmbridge.lease import Fence
 from crmbridge.leasing import FencedSink, LeaseKeeper
 from crmbridge.pipeline import SyncPipeline
@@ -21,7 +22,7 @@ from crmbridge.settings import Settings
 from crmbridge.sinks.salesforce import SalesforceSink, TokenProvider, build_session
 from crmbridge.sinks.salesforce_auth import JwtBearerLogin
 from crmbridge.sources.hubspot import HubSpotSource, SearchPacer
-from crmbridge.state import DEFAULT_PIPELINE, open_store
+from crmbridge.state import DEFAULT_PIPELINE, open_journal, open_store
 
 #: What an admin's files say: the rules and the field/stage map (one whole configuration).
 Config = Configuration
@@ -77,10 +78,13 @@ class App:
     config: Config
 
     login: JwtBearerLogin | None = None
+    journal: PushJournal | None = None
 
     def close(self) -> None:
         self.sink.close()
         self.store.close()
+        if self.journal is not None:
+            self.journal.close()
         if self.login is not None:
             self.login.close()
 
@@ -237,8 +241,10 @@ def build_app(
         pacer=SearchPacer(settings.hubspot.search_per_s, sleep=waits.stop.wait),
     )
     pushed_to: LeadSink = sink
+    journal = None
     if keeper is not None:
-        pushed_to = FencedSink(sink, pipeline, keeper.still_safe)
+        journal = open_journal(settings.state_url, pipeline, keeper.fence)
+        pushed_to = FencedSink(JournaledSink(sink, journal), pipeline, keeper.still_safe)
     sync = SyncPipeline(
         source=source,
         sink=pushed_to,
@@ -250,7 +256,15 @@ def build_app(
         sleep=waits.sleep,
         stop=waits.stop,
     )
-    return App(pipeline=sync, store=store, sink=sink, source=source, config=config, login=login)
+    return App(
+        pipeline=sync,
+        store=store,
+        sink=sink,
+        source=source,
+        config=config,
+        login=login,
+        journal=journal,
+    )
 
 
 @dataclass

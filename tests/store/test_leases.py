@@ -7,10 +7,11 @@ import threading
 import pytest
 
 from crmbridge.errors import LeaseLostError
+from crmbridge.journal import Intent
 from crmbridge.lease import Claim, Fence, Holder, LeaseRecord, claim, release
-from crmbridge.model import Cursor, Outcome
+from crmbridge.model import Cursor, Outcome, PushResult
 from crmbridge.ports import StateStore
-from crmbridge.state import open_leases, open_store
+from crmbridge.state import open_journal, open_leases, open_store
 from tests.decisions import decision
 
 STREAM = "hubspot.contacts"
@@ -137,3 +138,38 @@ def test_a_fence_without_a_lease_writes_nothing(store: StateStore, store_url: st
     finally:
         fenced.close()
     assert store.get_cursor(STREAM) == Cursor()
+
+
+# -- the push journal ------------------------------------------------------------------------
+def test_the_journal_keeps_pushes_until_their_page_is_committed(
+    store: StateStore, store_url: str
+) -> None:
+    """begin → answered → the page's commit forgets them; had_lead comes from the ledger."""
+    fence = Fence("default", A)
+    fence.token = _claim(store_url, A).current.token
+    store.commit_page(STREAM, [decision("9", Outcome.CREATED)], None)  # "9" has a Lead
+    journal = open_journal(store_url, "default", fence)
+    fenced = open_store(store_url, fence=fence)
+    try:
+        assert journal.begin({"1": "h1", "9": "h9"}) == {}
+        journal.answered([PushResult("1", success=True, salesforce_id="00Q1", created=True)])
+        earlier = journal.begin({"1": "h1", "9": "h9-new"})
+        assert earlier["1"] == Intent("1", "h1", False, "00Q1", True)
+        assert earlier["9"] == Intent("9", "h9", True)
+        journal.answered([PushResult("9", success=False)])
+        assert set(journal.begin({"1": "h1", "9": "h9"})) == {"1"}
+        fenced.commit_page(STREAM, [decision("1", Outcome.CREATED)], Cursor(1, 1))
+        assert set(journal.begin({"1": "h1"})) == set()
+    finally:
+        journal.close()
+        fenced.close()
+
+
+def test_a_runner_without_the_lease_cannot_journal(store: StateStore, store_url: str) -> None:
+    """Journalling is fenced like a commit: no lease, no push."""
+    journal = open_journal(store_url, "default", Fence("default", A))
+    try:
+        with pytest.raises(LeaseLostError):
+            journal.begin({"1": "h1"})
+    finally:
+        journal.close()

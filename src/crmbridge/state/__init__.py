@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from crmbridge.journal import PushJournal
 from crmbridge.lease import Fence, LeaseStore
 from crmbridge.ports import StateStore
 from crmbridge.state import migrate
 from crmbridge.state.engine import make_engine, parse_location, sqlite_path, store_errors
+from crmbridge.state.journal import SQLPushJournal
 from crmbridge.state.leases import SQLLeaseStore
 from crmbridge.state.store import DEFAULT_PIPELINE, SQLStateStore, check_sqlite_path
 
@@ -20,6 +22,7 @@ __all__ = [
     "DEFAULT_PIPELINE",
     "StateStore",
     "lease_lock_path",
+    "open_journal",
     "open_leases",
     "open_store",
     "parse_location",
@@ -51,6 +54,12 @@ def open_leases(url: str) -> LeaseStore:
     """The leases of the store ``url`` names; open the store with ``open_store`` first (it
     migrates the schema the leases live in)."""
     return SQLLeaseStore(url)
+
+
+def open_journal(url: str, pipeline: str, fence: Fence | None) -> PushJournal:
+    """The push journal of ``pipeline`` in the store ``url`` names (``crmbridge.journal``),
+    its writes fenced by ``fence``; open the store with ``open_store`` first."""
+    return SQLPushJournal(url, pipeline, fence)
 
 
 def lease_lock_path(url: str, pipeline: str) -> Path | None:

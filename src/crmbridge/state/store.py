@@ -54,6 +54,7 @@ from crmbridge.state.engine import (
     parse_location,
     store_errors,
 )
+from crmbridge.state.journal import forget
 from crmbridge.state.leases import check_fence
 from crmbridge.state.ledger import ContactState, WritePlan, plan
 from crmbridge.state.schema import (
@@ -254,6 +255,7 @@ class SQLStateStore(AdminQueries):
                 decision_id = next(ids) if step.record else None
                 self._apply(conn, decision, step, decision_id=decision_id, now=now, batch=batch)
             self._flush(conn, batch)
+            forget(conn, self._pipeline, [d.contact_id for d in decisions_])
             if cursor is not None:
                 self._upsert(
                     conn,
