@@ -23,6 +23,11 @@ is unchanged:
   value of the payload (:func:`already_there`), takes that as the answer (created unless the
   ledger knew a record before); else it pushes.
 
+A lead pushed again (its payload changed meanwhile, or Salesforce did not hold it as sent) is
+recorded as created when the ledger knew no record of it before the earlier push: Salesforce
+answers "updated" because the earlier push created it, and the ledger records each creation
+exactly once.
+
 Every comparison that cannot be made with certainty pushes: the journal may save a write,
 never lose one.
 """
@@ -31,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import structlog
@@ -85,6 +90,16 @@ def plan_push(leads: Sequence[MappedLead], earlier: Mapping[str, Intent]) -> Pus
         else:
             plan.check.append(lead)
     return plan
+
+
+def _created_by_earlier(result: PushResult, earlier: Mapping[str, Intent]) -> PushResult:
+    """A lead with an uncommitted earlier push that the ledger knew no record of was created by
+    that push (or by this one): Salesforce's "updated" then only means the earlier push
+    arrived, and the ledger must still record the creation once."""
+    intent = earlier.get(result.contact_id)
+    if not result.success or result.created or intent is None or intent.had_lead:
+        return result
+    return replace(result, created=True)
 
 
 def already_there(payload: Mapping[str, FieldValue], current: Mapping[str, object]) -> bool:
@@ -166,6 +181,7 @@ class JournaledSink:
                     [PushResult(lead.contact_id, success=False) for lead in to_push]
                 )
                 raise
+            pushed = [_created_by_earlier(result, earlier) for result in pushed]
             self.journal.answered(pushed)
             results.update((result.contact_id, result) for result in pushed)
         if plan.answered or found:

@@ -145,6 +145,8 @@ class Supervisor:
 
     def _run_one(self, slot: _Slot) -> int:
         spec = slot.spec
+        # Every line this thread logs names its pipeline (threads start with empty contexts).
+        structlog.contextvars.bind_contextvars(pipeline=spec.name)
         settings = spec.settings
         on_pass = self.on_pass
         summary_to: Callable[[PassSummary], None] | None = (

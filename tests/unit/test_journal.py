@@ -182,3 +182,25 @@ def test_a_row_salesforce_refused_leaves_nothing_in_flight(sink: FakeLeadSink) -
     sink.row_errors["2"] = [RecordError("UNABLE_TO_LOCK_ROW", "locked")]
     JournaledSink(sink, journal).upsert([lead("1"), lead("2")])
     assert set(journal.rows) == {"1"}
+
+
+def test_a_changed_lead_first_pushed_by_a_dead_runner_is_recorded_as_created(
+    sink: FakeLeadSink,
+) -> None:
+    """The dead runner's push created the Lead, the contact changed since: the new push is an
+    update to Salesforce, and a creation to the ledger, which never recorded the first."""
+    journal = FakeJournal()
+    sink.upsert([lead("1", Company="Old")])
+    journal.begin({"1": payload_hash(lead("1", Company="Old").fields)})
+    [result] = JournaledSink(sink, journal).upsert([lead("1", Company="New")])
+    assert result.created is True
+    assert journal.rows["1"].created is True
+
+
+def test_a_lead_the_ledger_knew_stays_an_update(sink: FakeLeadSink) -> None:
+    """had_lead: the earlier push updated an existing Lead, and so does this one."""
+    journal = FakeJournal()
+    sink.upsert([lead("1", Company="Old")])
+    journal.rows["1"] = Intent("1", "an older payload", had_lead=True)
+    [result] = JournaledSink(sink, journal).upsert([lead("1", Company="New")])
+    assert result.created is False
