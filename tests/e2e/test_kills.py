@@ -269,6 +269,7 @@ def test_two_replicas_three_pipelines_one_killed_mid_pass(
             "recovered_from_journal": recovered,
         }
         print(json.dumps(report))
+        assert report["killed_before_finishing"], "the kill came after every pass had finished"
         for name, box in boxes.items():
             view = _synced_view(box)
             assert view, f"{name}: nothing synced"
