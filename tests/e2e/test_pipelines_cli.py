@@ -160,3 +160,14 @@ def test_a_wrong_pipelines_file_exits_2_with_its_line(env: dict[str, str], tmp_p
     assert 'unknown key "acces"' in result.stderr
     assert "hint:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_validate_checks_every_pipeline_against_its_own_org(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """`validate` names each pipeline and checks its map against its org's describe."""
+    result = crmbridge("validate", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "pipeline emea" in result.stdout
+    assert "pipeline us" in result.stdout
+    assert result.stdout.count("checked against Salesforce's describe of Lead") == 2
