@@ -666,6 +666,15 @@ def config_show() -> None:
     click.echo(redact(json.dumps(shown, indent=2)))
 
 
+@config.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the pipelines file (CRMBRIDGE_PIPELINES_FILE), for editors:
+    save it beside the file and point a `# yaml-language-server: $schema=…` line at it."""
+    from crmbridge.pipelines import json_schema  # noqa: PLC0415 - only here
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
 # -- simulators ---------------------------------------------------------------------------------
 @main.group()
 def sandbox() -> None:

@@ -293,3 +293,50 @@ def select_pipeline(specs: list[PipelineSpec], name: str | None) -> list[Pipelin
             )
         )
     return chosen
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the pipelines file (``crmbridge config schema``), built from the
+    same settings models the loader validates with, so the two cannot drift apart."""
+
+    def section(model: type[BaseModel], *, secret: bool) -> dict[str, Any]:
+        fields = model.model_json_schema()["properties"]
+        properties = {name: _plain(spec) for name, spec in fields.items() if name != "access_token"}
+        if secret:
+            for key, what in (
+                ("access_token_file", "a file holding"),
+                ("access_token_env", "an environment variable holding"),
+            ):
+                properties[key] = {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": f"{what} the access token (never the token itself)",
+                }
+        return {"type": "object", "properties": properties, "additionalProperties": False}
+
+    pipeline = {
+        "type": "object",
+        "required": ["name", "hubspot", "salesforce"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "pattern": f"^{_NAME.pattern}$"},
+            "mappings_dir": {"type": "string", "minLength": 1},
+            "poll_interval_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86_400},
+            "hubspot": section(HubSpotSettings, secret=True),
+            "salesforce": section(SalesforceSettings, secret=True),
+            "retry": section(RetrySettings, secret=False),
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "crmbridge pipelines file (CRMBRIDGE_PIPELINES_FILE)",
+        "type": "object",
+        "required": ["pipelines"],
+        "additionalProperties": False,
+        "properties": {"pipelines": {"type": "array", "minItems": 1, "items": pipeline}},
+    }
+
+
+def _plain(spec: dict[str, Any]) -> dict[str, Any]:
+    """A field's schema without pydantic's title (the key says it)."""
+    return {key: value for key, value in spec.items() if key != "title"}

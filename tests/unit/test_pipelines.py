@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from crmbridge.errors import ConfigError
-from crmbridge.pipelines import load_pipelines, pipelines_from, select_pipeline
+from crmbridge.pipelines import json_schema, load_pipelines, pipelines_from, select_pipeline
 from crmbridge.settings import RetrySettings, Settings
 
 GOOD = """\
@@ -180,3 +180,31 @@ def test_select_pipeline_names_the_configured_ones(tmp_path: Path, base: Setting
     assert [s.name for s in select_pipeline(specs, "us")] == ["us"]
     with pytest.raises(ConfigError, match="configured: emea, us"):
         select_pipeline(specs, "apac")
+
+
+def _schema_errors(text: str) -> list[str]:
+    import jsonschema  # noqa: PLC0415 - test-only dependency
+    from ruamel.yaml import YAML  # noqa: PLC0415
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    return [error.message for error in validator.iter_errors(YAML(typ="safe").load(text))]
+
+
+def test_the_files_the_loader_accepts_meet_the_schema() -> None:
+    """The README's example and this module's file are valid for editors too."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Running several pipelines") :]
+    example = section[section.index("```yaml") + len("```yaml") : section.index("```\n", 10)]
+    assert "pipelines:" in example
+    assert _schema_errors(example) == []
+    assert _schema_errors(GOOD) == []
+
+
+def test_what_the_loader_refuses_the_schema_flags() -> None:
+    """An inline token, an unknown key, a bad name: flagged while the admin types."""
+    for text in (
+        GOOD.replace("access_token_env: TEST_HS_US_TOKEN", "access_token: pat-1"),
+        GOOD.replace("reserve_fraction", "reserve_fractoin"),
+        GOOD.replace("name: us", "name: US West"),
+    ):
+        assert _schema_errors(text), text
