@@ -128,3 +128,34 @@ def test_a_postgresql_standby_takes_over_a_killed_replica(
         assert (finished["created"], finished["updated"]) == (0, 0)
     finally:
         _stop(first, *([second] if second else []))
+
+
+def test_a_paused_replica_loses_its_lease_and_stands_by(
+    box: Sandbox,
+    tmp_path: Path,
+    postgres_database: str,  # noqa: F811 - fixture
+) -> None:
+    """SIGSTOP the holder past its lease: the standby takes over; resumed, the old holder logs
+    lease_lost, pushes nothing more and stands by behind the new one."""
+    empty_postgres(postgres_database)
+    env = _env(box, tmp_path, CRMBRIDGE_STATE_URL=postgres_database, CRMBRIDGE_POLL_INTERVAL_S="1")
+    open_store(postgres_database, create=True).close()
+    first = _run(env, tmp_path)
+    second = None
+    try:
+        first.wait_for("pass_finished")
+        second = _run(env, tmp_path)
+        second.wait_for("lease_standby")
+        first.process.send_signal(signal.SIGSTOP)
+        try:
+            second.wait_for("lease_acquired", timeout_s=30)
+        finally:
+            first.process.send_signal(signal.SIGCONT)
+        first.wait_for("lease_lost", timeout_s=30)
+        standby = first.wait_for("lease_standby", timeout_s=30)
+        assert standby["holder_pid"] == second.process.pid
+        passes = len(first.events("pass_finished"))
+        second.wait_for("pass_finished", count=2)
+        assert len(first.events("pass_finished")) <= passes + 1  # at most the pass under way
+    finally:
+        _stop(first, *([second] if second else []))
