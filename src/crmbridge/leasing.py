@@ -30,7 +30,7 @@ from typing import IO, Any
 
 import structlog
 
-from crmbridge.errors import CrmBridgeError, LeaseLostError, StateStoreError
+from crmbridge.errors import CrmBridgeError, LeaseLostError, RetryableApiError
 from crmbridge.lease import (
     Claim,
     Fence,
@@ -155,7 +155,8 @@ class LeaseKeeper:
 
     # -- claiming -----------------------------------------------------------------------------
     def acquire(self) -> bool:
-        """Block until this runner holds the lease; False when a stop came first."""
+        """Block until this runner holds the lease; False when a stop came first. A store that
+        stops answering is retried; one that cannot be used raises ``StateStoreError``."""
         self._lost.clear()
         self._released.clear()
         if self.file_lock is not None and not self._wait_for_file_lock():
@@ -165,9 +166,7 @@ class LeaseKeeper:
             started = self.clock()
             try:
                 answer = self.store.step(self.pipeline, self._claim_step)
-            except StateStoreError:
-                raise
-            except CrmBridgeError as exc:  # the store is away for now: keep trying
+            except RetryableApiError as exc:  # the store is away for now: keep trying
                 log.warning("lease_store_unavailable", pipeline=self.pipeline, error=str(exc))
                 self.stop.wait(renew_interval_s(self.timeout_s))
                 continue
