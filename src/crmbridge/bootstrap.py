@@ -12,15 +12,18 @@ from pydantic import SecretStr
 
 from crmbridge.configuration import Configuration, load_configuration
 from crmbridge.errors import ConfigError, ConfigProblem, Location, StateStoreMissingError
+from crmbridge.journal import JournaledSink, PushJournal
+from crmbridge.lease import Fence
+from crmbridge.leasing import FencedSink, LeaseKeeper
 from crmbridge.observe import CallObserver
 from crmbridge.pipeline import SyncPipeline
-from crmbridge.ports import StateStore
+from crmbridge.ports import LeadSink, StateStore
 from crmbridge.retry import RetryPolicy, Sleeper
 from crmbridge.settings import Settings
 from crmbridge.sinks.salesforce import SalesforceSink, TokenProvider, build_session
 from crmbridge.sinks.salesforce_auth import JwtBearerLogin
 from crmbridge.sources.hubspot import HubSpotSource, SearchPacer
-from crmbridge.state import open_store
+from crmbridge.state import DEFAULT_PIPELINE, open_journal, open_store
 
 #: What an admin's files say: the rules and the field/stage map (one whole configuration).
 Config = Configuration
@@ -76,10 +79,13 @@ class App:
     config: Config
 
     login: JwtBearerLogin | None = None
+    journal: PushJournal | None = None
 
     def close(self) -> None:
         self.sink.close()
         self.store.close()
+        if self.journal is not None:
+            self.journal.close()
         if self.login is not None:
             self.login.close()
 
@@ -201,6 +207,8 @@ def build_app(
     config: Config | None = None,
     dry_run: bool = False,
     observer: CallObserver | None = None,
+    pipeline: str = DEFAULT_PIPELINE,
+    keeper: LeaseKeeper | None = None,
 ) -> App:
     """Wire the adapters the settings name into a pipeline (files are validated first).
 
@@ -211,10 +219,16 @@ def build_app(
     ``stop`` is the process's stop Event: every wait (retries, pacing, lock resends) is cut
     short by it, and a call still unanswered ``stop_grace_s`` after it is set is abandoned.
     ``sleep`` replaces those waits in tests. ``observer`` hears every call attempt and retry
-    (metrics, readiness)."""
+    (metrics, readiness).
+
+    ``pipeline`` names the state the pipeline keeps in the store. With a ``keeper`` (the
+    pipeline's lease), every page commit is fenced by its token and every push needs the lease
+    renewed within its timeout."""
     require_endpoints(settings)
     config = config or load_config(settings.mappings_dir)
-    store = _open_state(settings.state_url, dry_run=dry_run)  # before any call: it may be absent
+    fence = keeper.fence if keeper is not None else None
+    # Before any call: the store may be absent.
+    store = _open_state(settings.state_url, dry_run=dry_run, pipeline=pipeline, fence=fence)
     waits = _Waits(settings, stop, sleep, observer)
     try:
         sink, login = _connect_salesforce(
@@ -235,9 +249,14 @@ def build_app(
         # Pacing runs on the real clock, so it waits for real (and a stop cuts it short).
         pacer=SearchPacer(settings.hubspot.search_per_s, sleep=waits.stop.wait),
     )
-    pipeline = SyncPipeline(
+    pushed_to: LeadSink = sink
+    journal = None
+    if keeper is not None:
+        journal = open_journal(settings.state_url, pipeline, keeper.fence)
+        pushed_to = FencedSink(JournaledSink(sink, journal), pipeline, keeper.still_safe)
+    sync = SyncPipeline(
         source=source,
-        sink=sink,
+        sink=pushed_to,
         store=store,
         config=config,
         index_lag_s=settings.hubspot.index_lag_s,
@@ -246,7 +265,15 @@ def build_app(
         sleep=waits.sleep,
         stop=waits.stop,
     )
-    return App(pipeline=pipeline, store=store, sink=sink, source=source, config=config, login=login)
+    return App(
+        pipeline=sync,
+        store=store,
+        sink=sink,
+        source=source,
+        config=config,
+        login=login,
+        journal=journal,
+    )
 
 
 @dataclass
@@ -276,9 +303,9 @@ def metadata_clients(
     return MetadataClients(source, sink, login)
 
 
-def _open_state(url: str, *, dry_run: bool) -> StateStore:
+def _open_state(url: str, *, dry_run: bool, pipeline: str, fence: Fence | None) -> StateStore:
     try:
-        store = open_store(url)
+        store = open_store(url, pipeline=pipeline, fence=fence)
     except StateStoreMissingError:
         if not dry_run:
             raise

@@ -49,11 +49,13 @@ from crmbridge.errors import (
     StateStoreMissingError,
 )
 from crmbridge.logs import configure_logging
+from crmbridge.model import PassSummary
+from crmbridge.pipelines import PipelineSpec, pipelines_from, select_pipeline
 from crmbridge.ports import RejectFilter, StateStore
 from crmbridge.redaction import redact, register_secret
-from crmbridge.service import run_sync
+from crmbridge.runner import run_service
 from crmbridge.settings import Settings, load_settings
-from crmbridge.state import open_store, schema_revisions
+from crmbridge.state import DEFAULT_PIPELINE, open_store, schema_revisions
 from crmbridge.text import visible
 
 log = structlog.get_logger(__name__)
@@ -123,25 +125,41 @@ def main() -> None:
 
 
 # -- syncing ------------------------------------------------------------------------------------
-def _run(once: bool, *, dry_run: bool = False) -> None:
+def _run(once: bool, *, dry_run: bool = False, pipeline: str | None = None) -> None:
     settings = _settings()
     configure_logging(settings.log_format, settings.log_level)
+    specs = _pipelines(settings, pipeline)
     stop = threading.Event()
     install_signal_handlers(stop)
+    several = len(specs) > 1
+
+    def echo_summary(name: str, summary: PassSummary) -> None:
+        text = reports.summary_text(summary)
+        click.echo(redact(f"pipeline {name}\n{text}" if several else text))
+
     with _logged_store_errors():
         try:
-            code = run_sync(
+            code = run_service(
                 settings,
+                specs,
                 stop=stop,
                 once=once,
                 dry_run=dry_run,
-                on_pass=(lambda s: click.echo(redact(reports.summary_text(s))))
-                if once or dry_run
-                else None,
+                on_pass=echo_summary if once or dry_run else None,
             )
         except _API_ERRORS as exc:
             _exit_on_api_error("cannot start", exc)
     raise SystemExit(code)
+
+
+def _pipelines(settings: Settings, name: str | None) -> list[PipelineSpec]:
+    """The configured pipelines (only ``name`` when given), their secrets registered for
+    masking; a name that is not configured is a ConfigError listing those that are."""
+    specs = pipelines_from(settings)
+    for spec in specs:
+        for secret in spec.settings.secret_values():
+            register_secret(secret)
+    return select_pipeline(specs, name)
 
 
 @contextmanager
@@ -155,9 +173,11 @@ def _logged_store_errors() -> Iterator[None]:
 
 
 @main.command()
-def run() -> None:
-    """Run as a daemon: a pass every CRMBRIDGE_POLL_INTERVAL_S seconds until SIGTERM/SIGINT."""
-    _run(once=False)
+@click.option("--pipeline", default=None, help="Run only this pipeline (default: every one).")
+def run(pipeline: str | None) -> None:
+    """Run as a daemon: a pass every CRMBRIDGE_POLL_INTERVAL_S seconds until SIGTERM/SIGINT,
+    for every configured pipeline, each while it holds its lease."""
+    _run(once=False, pipeline=pipeline)
 
 
 @main.command()
@@ -168,9 +188,10 @@ def run() -> None:
     help="Judge what changed and count what would be created, updated or rejected; "
     "push nothing, write no state (implies --once).",
 )
-def sync(once: bool, dry_run: bool) -> None:
+@click.option("--pipeline", default=None, help="Sync only this pipeline (default: every one).")
+def sync(once: bool, dry_run: bool, pipeline: str | None) -> None:
     """Sync HubSpot contacts to Salesforce Leads through the qualification gate."""
-    _run(once=once, dry_run=dry_run)
+    _run(once=once, dry_run=dry_run, pipeline=pipeline)
 
 
 @main.command()
@@ -196,9 +217,49 @@ def rejects() -> None:
     """Inspect the reject log: why each lead was held back, by which rule-set version."""
 
 
-_state_option = click.option(
-    "--state-url", default=None, help="State store URL (default: CRMBRIDGE_STATE_URL)."
+_PIPELINE_META = "crmbridge.pipeline"
+
+
+def _remember_pipeline(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    del param
+    ctx.meta[_PIPELINE_META] = value
+
+
+_pipeline_option = click.option(
+    "--pipeline",
+    default=None,
+    expose_value=False,
+    callback=_remember_pipeline,
+    help="The pipeline to read (needed when CRMBRIDGE_PIPELINES_FILE defines several).",
 )
+
+
+def _state_option(command: Any) -> Any:
+    """``--state-url`` and ``--pipeline``: which store, and whose state in it."""
+    command = click.option(
+        "--state-url", default=None, help="State store URL (default: CRMBRIDGE_STATE_URL)."
+    )(command)
+    return _pipeline_option(command)
+
+
+def _chosen_pipeline(settings: Settings) -> str:
+    """The pipeline ``--pipeline`` names; without it the only configured one (``default``
+    without a pipelines file). Several configured and none named is a ConfigError."""
+    name: str | None = click.get_current_context().meta.get(_PIPELINE_META)
+    if name is not None:
+        return name
+    if settings.pipelines_file is None:
+        return DEFAULT_PIPELINE
+    specs = _pipelines(settings, None)
+    if len(specs) > 1:
+        raise ConfigError(
+            ConfigProblem(
+                Location("--pipeline"),
+                f"{settings.pipelines_file} defines {len(specs)} pipelines: name one",
+                hint="e.g. --pipeline " + specs[0].name,
+            )
+        )
+    return specs[0].name
 
 
 def _store_settings(state_url: str | None) -> Settings:
@@ -210,9 +271,9 @@ def _store_settings(state_url: str | None) -> Settings:
 
 
 def _open_store(state_url: str | None) -> StateStore:
-    """The existing state store, for the read-only commands."""
+    """The existing state store of the chosen pipeline, for the read-only commands."""
     settings = _store_settings(state_url)
-    return open_store(settings.state_url, read_only=True)
+    return open_store(settings.state_url, read_only=True, pipeline=_chosen_pipeline(settings))
 
 
 @rejects.command("list")
@@ -297,32 +358,40 @@ def rejects_show(state_url: str | None, reject_id: int, fmt: str) -> None:
     is_flag=True,
     help="Check the files alone, not against Salesforce's describe.",
 )
-def validate(mappings_dir: Path | None, files_only: bool) -> None:
+@click.option("--pipeline", default=None, help="Check only this pipeline's files.")
+def validate(mappings_dir: Path | None, files_only: bool, pipeline: str | None) -> None:
     """Check the files under mappings/ (and, when Salesforce's settings are there, the map
-    against Salesforce's live describe); print every problem with file:line and a hint.
+    against Salesforce's live describe); print every problem with file:line and a hint. With
+    CRMBRIDGE_PIPELINES_FILE, the files (and Salesforce) of every pipeline.
 
     Exit 2 for a problem; 3 when Salesforce refuses the credentials; 1 when it cannot be
     reached (the files themselves are then fine)."""
     settings = _settings()
-    directory = mappings_dir or settings.mappings_dir
-    config = load_config(directory)
-    click.echo(
-        f"{directory}: OK — {len(config.mapping.source_properties)} HubSpot properties mapped "
-        f"onto {config.mapping.target_object}; rule set {config.rules.name!r} "
-        f"version {config.rules.version}"
-    )
-    if files_only:
-        click.echo("only the files were checked (--files-only)")
-        return
+    targets: list[tuple[str | None, Settings]] = [(None, settings)]
+    if mappings_dir is None and (settings.pipelines_file is not None or pipeline is not None):
+        targets = [(spec.name, spec.settings) for spec in _pipelines(settings, pipeline)]
     stop = threading.Event()
     install_signal_handlers(stop)
-    try:
-        checked = check_against_salesforce(settings, config, stop=stop)
-    except _API_ERRORS as exc:
-        _exit_on_api_error(
-            "the files are fine, but the map could not be checked against Salesforce", exc
+    for name, chosen in targets:
+        if name is not None:
+            click.echo(f"pipeline {name}")
+        directory = mappings_dir or chosen.mappings_dir
+        config = load_config(directory)
+        click.echo(
+            f"{directory}: OK — {len(config.mapping.source_properties)} HubSpot properties "
+            f"mapped onto {config.mapping.target_object}; rule set {config.rules.name!r} "
+            f"version {config.rules.version}"
         )
-    click.echo(checked)
+        if files_only:
+            click.echo("only the files were checked (--files-only)")
+            continue
+        try:
+            checked = check_against_salesforce(chosen, config, stop=stop)
+        except _API_ERRORS as exc:
+            _exit_on_api_error(
+                "the files are fine, but the map could not be checked against Salesforce", exc
+            )
+        click.echo(checked)
 
 
 @main.command()
@@ -373,7 +442,8 @@ def whatif(
     if rules_file is None and mappings_dir is None:
         raise click.UsageError("give the proposal: --rules FILE and/or --mappings DIR")
     settings = _store_settings(state_url)
-    config = load_config(mappings_dir or settings.mappings_dir, rules_file=rules_file)
+    default_dir = _pipeline_settings(settings, _chosen_pipeline(settings)).mappings_dir
+    config = load_config(mappings_dir or default_dir, rules_file=rules_file)
     store = _open_store(state_url)
     try:
         stored = store.latest_schema(config.mapping.target_object)
@@ -541,19 +611,35 @@ def state() -> None:
 @state.command("init")
 @_state_option
 def state_init(state_url: str | None) -> None:
-    """Create a new state store where CRMBRIDGE_STATE_URL points (sync and run never do)."""
+    """Create a new state store where CRMBRIDGE_STATE_URL points (sync and run never do), with
+    the state of every configured pipeline (or of --pipeline)."""
     settings = _store_settings(state_url)
-    try:
-        store = open_store(settings.state_url)
-        verb = "A state store already exists; nothing changed."
-    except StateStoreMissingError:
-        store = open_store(settings.state_url, create=True)
-        verb = "Created a new state store."
-    try:
-        click.echo(verb)
-        click.echo(reports.identity_text(store.identity()))
-    finally:
-        store.close()
+    for name in _init_names(settings):
+        try:
+            store = open_store(settings.state_url, pipeline=name)
+            verb = "A state store already exists; nothing changed."
+        except StateStoreMissingError:
+            store = open_store(settings.state_url, create=True, pipeline=name)
+            verb = "Created a new state store."
+        try:
+            click.echo(verb)
+            click.echo(reports.identity_text(store.identity()))
+        finally:
+            store.close()
+
+
+def _pipeline_settings(settings: Settings, name: str) -> Settings:
+    """The settings of pipeline ``name`` (the environment's without a pipelines file)."""
+    if settings.pipelines_file is None:
+        return settings
+    return _pipelines(settings, name)[0].settings
+
+
+def _init_names(settings: Settings) -> list[str]:
+    name: str | None = click.get_current_context().meta.get(_PIPELINE_META)
+    if name is not None or settings.pipelines_file is None:
+        return [name or DEFAULT_PIPELINE]
+    return [spec.name for spec in _pipelines(settings, None)]
 
 
 @state.command("upgrade")
@@ -561,7 +647,7 @@ def state_init(state_url: str | None) -> None:
 def state_upgrade(state_url: str | None) -> None:
     """Apply pending schema migrations (every command does on start; this does only that)."""
     settings = _store_settings(state_url)
-    open_store(settings.state_url).close()
+    open_store(settings.state_url, pipeline=_chosen_pipeline(settings)).close()
     current, head = schema_revisions(settings.state_url)
     click.echo(f"schema revision {current} (newest known: {head})")
 
@@ -583,8 +669,23 @@ def config() -> None:
 
 @config.command("show")
 def config_show() -> None:
-    """Print the settings crmbridge would use, secrets masked."""
-    click.echo(json.dumps(_settings().redacted(), indent=2))
+    """Print the settings every pipeline would use, secrets masked: the environment's alone
+    (pipeline ``default``), or each pipeline of CRMBRIDGE_PIPELINES_FILE merged with it."""
+    settings = _settings()
+    shown = {
+        "pipelines_file": str(settings.pipelines_file) if settings.pipelines_file else None,
+        "pipelines": {spec.name: spec.settings.redacted() for spec in _pipelines(settings, None)},
+    }
+    click.echo(redact(json.dumps(shown, indent=2)))
+
+
+@config.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the pipelines file (CRMBRIDGE_PIPELINES_FILE), for editors:
+    save it beside the file and point a `# yaml-language-server: $schema=…` line at it."""
+    from crmbridge.pipelines import json_schema  # noqa: PLC0415 - only here
+
+    click.echo(json.dumps(json_schema(), indent=2))
 
 
 # -- simulators ---------------------------------------------------------------------------------

@@ -14,8 +14,10 @@
     │   ├── RateLimitedError        429 / Salesforce concurrent-limit: honours ``retry_after_s``
     │   ├── CallInterruptedError    a stop request ended retrying or abandoned a call in flight:
     │   │                           the pass stops with its cursor kept (never retried)
-    │   └── StateStoreUnavailableError  the store went away mid-pass (PostgreSQL restarting,
-    │                               SQLite locked past its timeout): the pass stops early
+    │   ├── StateStoreUnavailableError  the store went away mid-pass (PostgreSQL restarting,
+    │   │                           SQLite locked past its timeout): the pass stops early
+    │   └── LeaseLostError          another runner took over this pipeline's lease: the pass
+    │                               stops before it pushes or commits again; this runner stands by
     ├── SessionExpiredError         Salesforce INVALID_SESSION_ID: re-authenticate once, replay
     └── RequestRejectedError        a permanent 4xx for a whole request (a client bug or config)
 
@@ -162,3 +164,13 @@ class StateStoreUnavailableError(RetryableApiError):
     def __init__(self, location: str, problem: str) -> None:
         self.location = location
         super().__init__("state store", f"{location}: {problem}")
+
+
+class LeaseLostError(RetryableApiError):
+    """This runner no longer holds its pipeline's lease (it was paused or cut off past the lease
+    timeout and another runner took over): the pass stops before its next push or commit, with
+    nothing written, and the runner stands by."""
+
+    def __init__(self, pipeline: str, message: str) -> None:
+        self.pipeline = pipeline
+        super().__init__("lease", f"pipeline {pipeline!r}: {message}")

@@ -3,11 +3,11 @@
 A pipeline is ready when every one of its checks passes:
 
 - ``store``: the state store answers a trivial query now;
-- ``lease``: this replica holds the pipeline's lease, or stands by for it. Until leases exist
-  there is one runner and the check says ``no lease: single runner``; the lease code replaces
-  ``PipelineHealth.lease`` with its own callable;
+- ``lease``: this replica holds the pipeline's lease, or stands by for it (``runner.py`` sets
+  ``PipelineHealth.lease``; without it the check says ``no lease: single runner``);
 - ``last_pass``: the last pass did its job, or no pass has ended yet and the first is still
-  within its interval (``poll_interval_s`` from start);
+  within its interval (``poll_interval_s`` from start); a replica standing by runs no pass, and
+  the check says so and passes;
 - ``hubspot`` / ``salesforce``: the system has not been failing every call for
   ``OUTAGE_AFTER_S`` or more (a pass keeps retrying an outage for the whole retry budget, so
   this turns not-ready before the pass gives up).
@@ -35,16 +35,18 @@ SYSTEMS = ("hubspot", "salesforce")
 
 
 @dataclass(frozen=True)
-class LeaseState:
+class LeaseCheck:
     """Whether this replica may run the pipeline: holding its lease, or standing by."""
 
     ok: bool
     detail: str
+    #: False while another replica runs the passes (this one stands by or waits).
+    active: bool = True
 
 
-def single_runner() -> LeaseState:
+def single_runner() -> LeaseCheck:
     """The lease check while there are no leases: one runner, always fine."""
-    return LeaseState(ok=True, detail="no lease: single runner")
+    return LeaseCheck(ok=True, detail="no lease: single runner")
 
 
 class PipelineHealth:
@@ -56,7 +58,7 @@ class PipelineHealth:
         *,
         poll_interval_s: float,
         store_ping: Callable[[], None],
-        lease: Callable[[], LeaseState] = single_runner,
+        lease: Callable[[], LeaseCheck] = single_runner,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
@@ -136,6 +138,14 @@ class PipelineHealth:
         return state.ok, state.detail
 
     def _pass(self) -> tuple[bool, str]:
+        try:
+            lease = self.lease()
+        except Exception:  # the lease check reports it
+            lease = single_runner()
+        if not lease.active:
+            with self._lock:
+                self._started = self._monotonic()  # a first pass starts its interval on takeover
+            return True, f"no pass here: {lease.detail}"
         with self._lock:
             last = self._last
         if last is None:

@@ -264,7 +264,8 @@ class StateStore(Protocol):
         ...
 
     def lease_holder(self) -> str | None:
-        """Which replica holds this pipeline's lease; ``None`` when none is known (no leases)."""
+        """Which replica holds this pipeline's lease (host, pid, token, last renewal), or that
+        it expired; ``None`` when nobody ever held it."""
         ...
 
     def record_pass(self, record: PassRecord) -> None:

@@ -1,11 +1,12 @@
-"""``crmbridge run`` and ``sync`` as a service: the pipeline wired to its watchers.
+"""What a pipeline of ``crmbridge run`` and ``sync`` reports to, and how it is wired for it.
 
-For the daemon (``run``) this starts the one web stack (``crmbridge.web``) with /healthz,
-/readyz and /metrics on ``CRMBRIDGE_HTTP__HOST``:``CRMBRIDGE_HTTP__PORT`` before anything
-else, so a probe gets an answer (503 while starting) from the first second; then builds the
-app, and runs the poll loop with every pass reported to the metrics, the readiness checks and
-the state store (``crmbridge status`` reads them back). One pass (``sync --once``) records its
-result in the store too, and serves nothing.
+``runner.run_service`` starts the one web stack (``crmbridge.web``) with /healthz, /readyz and
+/metrics on ``CRMBRIDGE_HTTP__HOST``:``CRMBRIDGE_HTTP__PORT`` (``start_web``) before anything
+else, so a probe gets an answer (503 while starting) from the first second. Each pipeline then
+registers with the process's :class:`Watchers` (``watch``), builds its app (``open_app``) and
+runs its poll loop with every pass reported to the metrics, the readiness checks and the state
+store (``runnable``; ``crmbridge status`` reads them back). One pass (``sync --once``) records
+its result in the store too, and serves nothing.
 
 HubSpot or Salesforce unreachable at start (the JWT login cannot be made, say) does not end the
 daemon: it reports not ready, waits (the crash backoff, never longer than the poll interval)
@@ -23,17 +24,12 @@ from typing import Protocol
 import structlog
 
 from crmbridge.bootstrap import App, build_app
-from crmbridge.daemon import (
-    EXIT_OK,
-    crash_backoff_s,
-    install_reload_handler,
-    run_loop,
-    waiting_with,
-)
+from crmbridge.daemon import crash_backoff_s, waiting_with
 from crmbridge.errors import ConfigError, ConfigProblem, CrmBridgeError, Location, RetryableApiError
-from crmbridge.health import PipelineHealth, ServiceHealth
-from crmbridge.metrics import SyncMetrics
-from crmbridge.model import PassSummary
+from crmbridge.health import LeaseCheck, PipelineHealth, ServiceHealth
+from crmbridge.lease import LeaseState, LeaseStatus
+from crmbridge.leasing import LeaseKeeper
+from crmbridge.metrics import PipelineMetrics, SyncMetrics
 from crmbridge.observe import CallObserver, CallObservers, Headroom, PassObserver, PassRecord
 from crmbridge.passes import RecordedPipeline
 from crmbridge.ports import StateStore
@@ -122,132 +118,106 @@ class Watchers:
             reloader.request()
 
 
-def run_sync(
-    settings: Settings,
-    *,
-    stop: threading.Event,
-    once: bool,
-    dry_run: bool,
-    on_pass: Callable[[PassSummary], None] | None = None,
-) -> int:
-    """Run passes as ``crmbridge run`` (``once`` false) or ``sync`` does; the exit code.
+@dataclass(frozen=True)
+class Watched:
+    """One pipeline's observers: its metrics, its readiness, and both as one call observer."""
 
-    Raises what ``build_app`` and ``run_loop`` raise for a person to act on (ConfigError,
-    StateStoreError, refused credentials at start)."""
-    watchers = Watchers()
-    daemon = not (once or dry_run)
-    if daemon:
-        install_reload_handler(watchers.request_reload)
-    web = (
-        start_web(settings.http, watchers.health, watchers.metrics)
-        if daemon and settings.http.enabled
-        else None
-    )
-    try:
-        return run_pipeline(
-            settings,
-            name=DEFAULT_PIPELINE,
-            watchers=watchers,
-            stop=stop,
-            once=once,
-            dry_run=dry_run,
-            on_pass=on_pass,
-        )
-    finally:
-        if web is not None:
-            web.stop()
+    name: str
+    metrics: PipelineMetrics
+    health: PipelineHealth
+
+    @property
+    def calls(self) -> CallObserver:
+        return CallObservers(self.metrics, self.health)
 
 
-def run_pipeline(
-    settings: Settings,
-    *,
-    name: str,
+def watch(
     watchers: Watchers,
-    stop: threading.Event,
-    once: bool,
-    dry_run: bool,
-    on_pass: Callable[[PassSummary], None] | None = None,
-) -> int:
-    """Run the passes of pipeline ``name`` (as configured by ``settings``), reporting to
-    ``watchers`` under its name; the exit code. Several pipelines of one process share one
-    ``Watchers`` (and the one web server serving it), each running this on its own thread."""
-    daemon = not (once or dry_run)
-    pipeline_metrics = watchers.metrics.pipeline(name)
-    app: App | None = None
+    name: str,
+    settings: Settings,
+    store: Callable[[], StateStore | None],
+) -> Watched:
+    """Register pipeline ``name`` with ``watchers``; ``store`` gives its store once open."""
 
     def _ping() -> None:
-        if app is None:
+        opened = store()
+        if opened is None:
             raise RuntimeError("the state store is not open yet")
-        app.store.ping()
+        opened.ping()
 
-    pipeline_health = watchers.health.add(
+    health = watchers.health.add(
         PipelineHealth(name, poll_interval_s=settings.poll_interval_s, store_ping=_ping)
     )
-    observer: CallObserver = CallObservers(pipeline_metrics, pipeline_health)
-    app = _build(
-        settings,
-        stop=stop,
-        dry_run=dry_run,
-        observer=observer,
-        health=pipeline_health,
-        keep_trying=daemon,
-    )
-    if app is None:
-        return EXIT_OK  # stopped while waiting for a system to answer
-    try:
-        pipeline_health.starting(None)
-        observers: list[PassObserver] = [pipeline_metrics, pipeline_health]
-        if not dry_run:
-            observers.append(StorePassLog(app.store))
-        built = app
-        wait = None
-        if daemon:
-            # Hot reload: edited files apply between pages and passes (README "Changing the
-            # files of a running daemon"); checked every few seconds while waiting.
-            reloader = ConfigReloader(settings.mappings_dir, app.config, observer=pipeline_metrics)
-            app.pipeline.config_updates = reloader
-            watchers.reloaders.append(reloader)
-            wait = waiting_with(app.pipeline.take_config_update, stop)
-        recorded = RecordedPipeline(
-            app.pipeline,
-            name=name,
-            observers=observers,
-            headroom=lambda: headroom(built),
-        )
-        return run_loop(
-            recorded,
-            poll_interval_s=settings.poll_interval_s,
-            stop=stop,
-            once=not daemon,
-            dry_run=dry_run,
-            on_pass=on_pass,
-            wait=wait,
-        )
-    finally:
-        app.close()
+    return Watched(name, watchers.metrics.pipeline(name), health)
 
 
-def _build(
+def open_app(
     settings: Settings,
     *,
+    watched: Watched,
     stop: threading.Event,
-    dry_run: bool,
-    observer: CallObserver,
-    health: PipelineHealth,
     keep_trying: bool,
+    pipeline: str = DEFAULT_PIPELINE,
+    keeper: LeaseKeeper | None = None,
 ) -> App | None:
-    """``build_app``; with ``keep_trying`` (the daemon), retried while HubSpot or Salesforce
-    cannot be reached (None: a stop was requested meanwhile); otherwise it raises at once."""
+    """``build_app`` reporting to ``watched``; with ``keep_trying`` (the daemon), retried while
+    HubSpot or Salesforce cannot be reached (None: a stop was requested meanwhile); otherwise
+    it raises at once."""
     failures = 0
     while True:
         try:
-            return build_app(settings, stop=stop, dry_run=dry_run, observer=observer)
+            return build_app(
+                settings, stop=stop, observer=watched.calls, pipeline=pipeline, keeper=keeper
+            )
         except RetryableApiError as exc:
             if not keep_trying or stop.is_set():
                 raise
             failures += 1
             pause_s = min(settings.poll_interval_s, crash_backoff_s(failures))
-            health.starting(f"cannot start yet: {exc}")
+            watched.health.starting(f"cannot start yet: {exc}")
             log.warning("start_blocked", error=str(exc), consecutive=failures, retry_in_s=pause_s)
             if stop.wait(pause_s):
                 return None
+
+
+@dataclass(frozen=True)
+class Runnable:
+    """A built pipeline ready for ``run_loop``: passes reported to the watchers, and (daemon)
+    the wait between passes that also looks for edited files."""
+
+    passes: RecordedPipeline
+    wait: Callable[[float], bool] | None
+
+
+def runnable(
+    app: App,
+    settings: Settings,
+    *,
+    watched: Watched,
+    watchers: Watchers,
+    stop: threading.Event,
+    daemon: bool,
+) -> Runnable:
+    """Wire ``app`` for its loop: pass records to metrics, readiness and the store; in the
+    daemon, hot reload of its mapping files (README "Changing the files of a running daemon")."""
+    watched.health.starting(None)
+    observers: list[PassObserver] = [watched.metrics, watched.health, StorePassLog(app.store)]
+    wait = None
+    if daemon:
+        reloader = ConfigReloader(settings.mappings_dir, app.config, observer=watched.metrics)
+        app.pipeline.config_updates = reloader
+        watchers.reloaders.append(reloader)
+        wait = waiting_with(app.pipeline.take_config_update, stop)
+    passes = RecordedPipeline(
+        app.pipeline, name=watched.name, observers=observers, headroom=lambda: headroom(app)
+    )
+    return Runnable(passes, wait)
+
+
+def lease_check(state: LeaseState) -> LeaseCheck:
+    """What readiness says of a pipeline's lease: holding it or standing by are both fine;
+    only the holder is expected to run passes."""
+    if state.status is LeaseStatus.HELD:
+        return LeaseCheck(ok=True, detail=f"held (token {state.token})")
+    holder = f": {state.holder} holds it" if state.holder else ""
+    return LeaseCheck(ok=True, detail=f"{state.status.value}{holder}", active=False)

@@ -223,6 +223,10 @@ class Settings(BaseSettings):
     #: After a stop request, how long a call already waiting for an answer may still finish
     #: before it is abandoned (its page is then not committed, and is repeated next pass).
     stop_grace_s: float = _seconds(10.0, ge=0, le=60)
+    #: A pipeline's lease not renewed for this long may be taken over by a standby runner.
+    lease_timeout_s: float = _seconds(30.0, ge=1, le=3600)
+    #: Several pipelines, each with its own endpoints, map and state (``crmbridge.pipelines``).
+    pipelines_file: Path | None = None
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -115,7 +115,7 @@ def test_run_serves_health_readiness_and_metrics_and_ends_on_sigterm(
     daemon.wait_until(daemon.ready, "ready")
     checks = daemon.get("/readyz").json()["checks"]
     assert checks["default.store"] == "reachable"
-    assert checks["default.lease"] == "no lease: single runner"
+    assert checks["default.lease"] == "held (token 1)"
     assert checks["default.last_pass"].startswith("ok at ")
     text = daemon.get("/metrics").text
     created = _sample(text, 'crmbridge_leads_total{outcome="created",pipeline="default"}')
@@ -170,3 +170,20 @@ def test_sync_once_keeps_its_pass_result_for_status(box: Sandbox, tmp_path: Path
     assert pipeline["last_pass"]["result"] == "ok"
     assert pipeline["last_pass"]["counts"]["created"] == len(box.salesforce.org.leads)
     assert pipeline["lease_holder"] is None
+
+
+def test_status_names_the_replica_holding_the_lease(box: Sandbox, tmp_path: Path) -> None:
+    """While `run` holds the pipeline's lease, `status` names its host, pid and token; after a
+    clean stop the lease is released and nobody holds it."""
+    env = sandbox_env(box, tmp_path, **SERVICE_SETTINGS)
+    with running("run", env=env, cwd=tmp_path) as process:
+        daemon = Daemon(process)
+        daemon.wait_for_event("pass_finished")
+        shown = crmbridge("status", env=env, cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        holder = next(x for x in shown.stdout.splitlines() if x.startswith("lease held by"))
+        assert f"pid {process.pid} (token 1), renewed" in holder
+        assert daemon.stop() == 0
+    after = crmbridge("status", env=env, cwd=tmp_path)
+    holder = next(x for x in after.stdout.splitlines() if x.startswith("lease held by"))
+    assert holder.split(maxsplit=3)[-1] == "—"

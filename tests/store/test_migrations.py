@@ -40,7 +40,7 @@ def test_a_new_store_is_at_the_newest_revision(store_url: str) -> None:
     """A store made now reports the newest revision as its own."""
     open_store(store_url, create=True).close()
     current, head = schema_revisions(store_url)
-    assert current == head == "0004"
+    assert current == head == "0005"
 
 
 @pytest.mark.parametrize("user_version", [1, 2])
@@ -70,7 +70,7 @@ def test_a_pre_revision_sqlite_file_upgrades_in_place(tmp_path: Path, user_versi
         assert not identity.moved
     finally:
         store.close()
-    assert schema_revisions(f"sqlite:///{path}")[0] == "0004"
+    assert schema_revisions(f"sqlite:///{path}")[0] == "0005"
 
 
 def test_an_upgraded_file_goes_on_as_a_store(tmp_path: Path) -> None:

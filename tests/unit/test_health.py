@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crmbridge.errors import RetryableApiError, StateStoreUnavailableError
-from crmbridge.health import OUTAGE_AFTER_S, LeaseState, PipelineHealth, ServiceHealth
+from crmbridge.health import OUTAGE_AFTER_S, LeaseCheck, PipelineHealth, ServiceHealth
 from crmbridge.observe import PassRecord
 
 
@@ -58,7 +58,7 @@ def test_an_unreachable_store_or_a_lost_lease_is_not_ready() -> None:
     assert "unreachable" in health.readiness().checks["default.store"]
     health, pipeline = _service(clock)
     assert health.readiness().checks["default.lease"] == "no lease: single runner"
-    pipeline.lease = lambda: LeaseState(ok=False, detail="lease lost")
+    pipeline.lease = lambda: LeaseCheck(ok=False, detail="lease lost")
     assert not health.readiness().ready
 
 

@@ -135,6 +135,8 @@ class SalesforceOrg:
         )
         self.email_internationalization = email_internationalization
         self.auto_assigned: list[str] = []  # ids the assignment rule touched, in order
+        #: How many accepted writes (create or update) each Lead id has had.
+        self.writes: Counter[str] = Counter()
         self._lock = threading.RLock()
         self._records: dict[str, dict[str, Value]] = {}
         self._index: dict[str, dict[str, set[str]]] = {}
@@ -335,6 +337,7 @@ class SalesforceOrg:
             rolled_back = SfError("ALL_OR_NONE_OPERATION_ROLLED_BACK", ROLLED_BACK_MESSAGE)
             return [o if not o.success else _RowOutcome(errors=(rolled_back,)) for o in outcomes]
         for record in tx.staged.values():
+            self.writes[str(record["Id"])] += 1
             old = self._records.get(str(record["Id"]))
             if old is not None:
                 for name in self._index:

@@ -8,6 +8,7 @@ with its data, inside the caller's transaction.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -22,6 +23,9 @@ from crmbridge.errors import StateStoreError
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: The revision a pre-Alembic SQLite file at ``user_version`` 2 corresponds to.
 LEGACY_REVISION = "0001"
+#: Alembic's commands set module globals (``alembic.context``, ``alembic.op``) while they run:
+#: pipelines opening their stores in several threads take turns.
+_ALEMBIC = threading.Lock()
 
 
 def _config(conn: Connection | None = None) -> Config:
@@ -47,6 +51,11 @@ def upgrade(conn: Connection, *, shown: str) -> None:
     """Bring the schema to the head revision inside the caller's transaction.
 
     ``shown`` names the store in errors (a schema newer than this crmbridge, an unknown one)."""
+    with _ALEMBIC:
+        _upgrade(conn, shown)
+
+
+def _upgrade(conn: Connection, shown: str) -> None:
     _adopt_legacy_sqlite(conn, shown)
     try:
         command.upgrade(_config(conn), "head")

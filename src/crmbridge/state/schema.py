@@ -217,6 +217,36 @@ pass_results = Table(
     sqlite_autoincrement=True,
 )
 
+#: Who may write each pipeline (``crmbridge.lease``): holder, fencing token, expiry.
+leases = Table(
+    "leases",
+    metadata,
+    Column("pipeline", StoredText(), nullable=False),
+    Column("holder", StoredText(), nullable=False),
+    Column("host", StoredText(), nullable=False),
+    Column("pid", BigInteger(), nullable=False),
+    Column("token", BigInteger(), nullable=False),
+    Column("acquired_at", Float(precision=53), nullable=False),
+    Column("renewed_at", Float(precision=53), nullable=False),
+    Column("expires_at", Float(precision=53), nullable=False),
+    PrimaryKeyConstraint("pipeline", name="leases_pkey"),
+)
+
+#: Leads pushed whose page is not committed yet, with Salesforce's answer once it came.
+push_journal = Table(
+    "push_journal",
+    metadata,
+    Column("pipeline", StoredText(), nullable=False),
+    Column("contact_id", StoredText(), nullable=False),
+    Column("payload_hash", Text(), nullable=False),
+    Column("had_lead", Boolean(), nullable=False),
+    Column("token", BigInteger(), nullable=False),
+    Column("recorded_at", Float(precision=53), nullable=False),
+    Column("salesforce_id", StoredText()),
+    Column("created", Boolean()),
+    PrimaryKeyConstraint("pipeline", "contact_id", name="push_journal_pkey"),
+)
+
 #: Tables holding a pipeline's data (the meta row aside), children first.
 PIPELINE_TABLES = (
     reasons,

@@ -16,7 +16,8 @@ from sqlalchemy import Connection, delete, select, text
 
 from crmbridge.observe import Headroom, PassRecord
 from crmbridge.state.codec import dumps
-from crmbridge.state.schema import pass_results, store_meta
+from crmbridge.state.leases import store_time
+from crmbridge.state.schema import leases, pass_results, store_meta
 
 __all__ = ["PASS_RESULTS_KEPT", "ServiceQueries"]
 
@@ -45,8 +46,15 @@ class ServiceQueries:
             return [str(name) for name in rows.scalars()]
 
     def lease_holder(self) -> str | None:
-        # No leases yet: one runner per pipeline, nobody to name.
-        return None
+        with self._read() as conn:
+            row = conn.execute(select(leases).where(leases.c.pipeline == self._pipeline)).first()
+            if row is None or not row.holder:
+                return None
+            now = store_time(conn)
+        who = f"{row.host} pid {row.pid} (token {row.token})"
+        if now >= row.expires_at:
+            return f"nobody: the lease of {who} expired {now - row.expires_at:.0f} s ago"
+        return f"{who}, renewed {max(now - row.renewed_at, 0):.0f} s ago"
 
     def record_pass(self, record: PassRecord) -> None:
         row = {

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from crmbridge.errors import ConfigProblem, Location, StateStoreError, StateStoreMissingError
+from crmbridge.lease import Fence
 from crmbridge.model import Cursor, Decision
 from crmbridge.ports import (
     LedgerEntry,
@@ -53,6 +54,8 @@ from crmbridge.state.engine import (
     parse_location,
     store_errors,
 )
+from crmbridge.state.journal import forget
+from crmbridge.state.leases import check_fence
 from crmbridge.state.ledger import ContactState, WritePlan, plan
 from crmbridge.state.schema import (
     cursors,
@@ -90,7 +93,10 @@ class SQLStateStore(AdminQueries, ServiceQueries):
     or no identity recorded for ``pipeline``) raises ``StateStoreMissingError``; with it, a
     new store is made and its identity recorded. ``StateStoreError`` when it is unusable,
     including, unless ``read_only``, when it cannot be written: a pass must not push leads it
-    then cannot record."""
+    then cannot record.
+
+    With a ``fence``, every page commit first checks, inside its transaction, that the fence
+    still holds the pipeline's lease, and raises ``LeaseLostError`` (writing nothing) if not."""
 
     def __init__(
         self,
@@ -100,10 +106,12 @@ class SQLStateStore(AdminQueries, ServiceQueries):
         create: bool = False,
         read_only: bool = False,
         clock: Clock = _utc_now,
+        fence: Fence | None = None,
     ) -> None:
         self._location = parse_location(url)
         self._pipeline = pipeline
         self._clock = clock
+        self._fence = fence
         self._opened = False  # until then any failure is a StateStoreError (a person acts)
         with store_errors(self._location):
             check_sqlite_path(self._location, create=create)
@@ -233,6 +241,8 @@ class SQLStateStore(AdminQueries, ServiceQueries):
     ) -> None:
         now = self._now()
         with self._write() as conn:
+            if self._fence is not None:
+                check_fence(conn, self._fence)
             states = self._states(conn, [d.contact_id for d in decisions_])
             steps: list[tuple[Decision, WritePlan]] = []
             for decision in decisions_:
@@ -246,6 +256,7 @@ class SQLStateStore(AdminQueries, ServiceQueries):
                 decision_id = next(ids) if step.record else None
                 self._apply(conn, decision, step, decision_id=decision_id, now=now, batch=batch)
             self._flush(conn, batch)
+            forget(conn, self._pipeline, [d.contact_id for d in decisions_])
             if cursor is not None:
                 self._upsert(
                     conn,
