@@ -40,7 +40,7 @@ def test_a_new_store_is_at_the_newest_revision(store_url: str) -> None:
     """A store made now reports the newest revision as its own."""
     open_store(store_url, create=True).close()
     current, head = schema_revisions(store_url)
-    assert current == head == "0003"
+    assert current == head == "0006"
 
 
 @pytest.mark.parametrize("user_version", [1, 2])
@@ -56,11 +56,12 @@ def test_a_pre_revision_sqlite_file_upgrades_in_place(tmp_path: Path, user_versi
         assert ledger["2"].status == "rejected"
         [open_reject] = store.rejects(RejectFilter())
         assert (open_reject.id, open_reject.decision) == (3, OPEN_REJECT)
+        assert open_reject.status == "open"
         assert store.count_rejects(RejectFilter(criterion="mapping.Company")) == 1
         assert store.count_rejects(RejectFilter(code="REQUIRED")) == 1
         resolved = store.reject(1)
         assert resolved is not None
-        assert resolved.resolution == "synced later"
+        assert (resolved.resolution, resolved.status) == ("synced later", "resolved")
         [parked] = store.parked(10)
         assert (parked.decision, parked.attempts) == (PARKED, 2)
         for contact in ("1", "2", "3", "4"):
@@ -70,7 +71,7 @@ def test_a_pre_revision_sqlite_file_upgrades_in_place(tmp_path: Path, user_versi
         assert not identity.moved
     finally:
         store.close()
-    assert schema_revisions(f"sqlite:///{path}")[0] == "0003"
+    assert schema_revisions(f"sqlite:///{path}")[0] == "0006"
 
 
 def test_an_upgraded_file_goes_on_as_a_store(tmp_path: Path) -> None:
