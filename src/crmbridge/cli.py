@@ -50,8 +50,11 @@ from crmbridge.errors import (
     StateStoreMissingError,
 )
 from crmbridge.logs import configure_logging
-from crmbridge.ports import RejectFilter, StateStore
+from crmbridge.ports import StateStore
 from crmbridge.redaction import redact, register_secret
+from crmbridge.report_cli import register as register_report_commands
+from crmbridge.review_cli import register as register_review_commands
+from crmbridge.review_cli import register_replay_and_stats, reject_filter, reject_filter_options
 from crmbridge.settings import Settings, load_settings
 from crmbridge.state import open_store, schema_revisions
 from crmbridge.text import visible
@@ -198,7 +201,8 @@ def demo(contacts: int, state_url: str) -> None:
 # -- the reject log -----------------------------------------------------------------------------
 @main.group()
 def rejects() -> None:
-    """Inspect the reject log: why each lead was held back, by which rule-set version."""
+    """Work the reject log: why each lead was held back, by which rule-set version; approve,
+    dismiss, escalate, reopen, replay, stats."""
 
 
 _state_option = click.option(
@@ -222,48 +226,21 @@ def _open_store(state_url: str | None) -> StateStore:
 
 @rejects.command("list")
 @_state_option
-@click.option("--all", "include_resolved", is_flag=True, help="Include resolved rejects.")
-@click.option("--criterion", help="Only rejects failing this criterion (e.g. budget).")
-@click.option("--code", help="Only rejects with this error code (e.g. DUPLICATES_DETECTED).")
-@click.option(
-    "--stage",
-    type=click.Choice(["qualification", "mapping", "salesforce"]),
-    help="Only this stage.",
-)
-@click.option("--contact", "contact_id", help="Only this HubSpot contact id.")
-@click.option("--rule-version", help="Only decisions made under this rule-set version.")
+@reject_filter_options
 @click.option(
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Rows to show."
 )
 @click.option(
     "--offset", type=click.IntRange(min=0), default=0, help="Rows to skip (newest first)."
 )
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 def rejects_list(
-    *,
-    state_url: str | None,
-    include_resolved: bool,
-    criterion: str | None,
-    code: str | None,
-    stage: str | None,
-    contact_id: str | None,
-    rule_version: str | None,
-    limit: int,
-    offset: int,
-    fmt: str,
+    *, state_url: str | None, limit: int, offset: int, fmt: str, **filters: Any
 ) -> None:
-    """List rejected leads, newest first (open ones unless --all)."""
+    """List rejected leads, newest first: the queue (open and escalated) unless --status or
+    --all says otherwise."""
     store = _open_store(state_url)
-    query = RejectFilter(
-        include_resolved=include_resolved,
-        stage=stage,
-        criterion=criterion,
-        code=code,
-        contact_id=contact_id,
-        rule_set_version=rule_version,
-        limit=limit,
-        offset=offset,
-    )
+    query = reject_filter(filters, limit=limit, offset=offset)
     try:
         records = store.rejects(query)
         total = store.count_rejects(query)
@@ -271,6 +248,9 @@ def rejects_list(
         store.close()
     if fmt == "json":
         click.echo(json.dumps([reports.reject_json(r) for r in records], indent=2))
+        return
+    if fmt == "csv":
+        click.echo(reports.rejects_csv(records), nl=False)
         return
     click.echo(reports.rejects_table(records, total=total, offset=offset))
 
@@ -284,14 +264,17 @@ def rejects_show(state_url: str | None, reject_id: int, fmt: str) -> None:
     store = _open_store(state_url)
     try:
         record = store.reject(reject_id)
+        trail = store.audit_trail(reject_id)
     finally:
         store.close()
     if record is None:
         raise click.ClickException(f"no reject with id {reject_id} (see `crmbridge rejects list`)")
     if fmt == "json":
-        click.echo(json.dumps(reports.reject_json(record), indent=2))
+        shown = reports.reject_json(record)
+        shown["review"] = [reports.audit_json(entry) for entry in trail]
+        click.echo(json.dumps(shown, indent=2))
     else:
-        click.echo(reports.reject_text(record))
+        click.echo(reports.reject_text(record, trail))
 
 
 # -- admin helpers ------------------------------------------------------------------------------
@@ -610,3 +593,8 @@ def sandbox_serve(contacts: int, env_file: Path | None) -> None:
         click.echo("\nCtrl-C stops them.")
         while not stop.wait(0.5):
             pass
+
+
+register_review_commands(rejects)
+register_replay_and_stats(rejects)
+register_report_commands(main)

@@ -413,6 +413,8 @@ class PassSummary:
     flagged: int = 0
     #: Leads synced (created, updated) as a reviewer's exception to the rules.
     exceptions: int = 0
+    #: Rejects judged again from their stored values (approved, or marked by a replay).
+    rejudged: int = 0
     hubspot_calls: int = 0
     salesforce_calls: int = 0
     stopped_early: str | None = None
