@@ -1,0 +1,212 @@
+"""The reviewers' workflow against both simulators: an approved reject syncs as an exception on
+the next pass, a later qualification resolves an escalated reject by itself, a replay after a
+rule change marks what now passes and the next pass syncs it; the commands as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+from crmbridge.ports import RejectFilter, StateStore
+from crmbridge.review import Action, ReviewChange
+
+from ._cli import base_env, crmbridge
+from .conftest import MAPPINGS, World
+
+EXCEPTION_FIELD = "CRMBridge_Exception__c"
+
+
+def _store(world: World) -> StateStore:
+    return world.app.pipeline.store
+
+
+def _only_reject(world: World, contact: str) -> int:
+    [record] = _store(world).rejects(RejectFilter(contact_id=contact))
+    return record.id
+
+
+def _cli(world: World, *args: str, **env: str) -> tuple[int, str, str]:
+    done = crmbridge(
+        *args,
+        "--state-url",
+        f"sqlite:///{world.state_path}",
+        env={**base_env(), **env},
+        cwd=world.state_path.parent,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_an_approved_reject_syncs_as_an_exception_on_the_next_pass(world: World) -> None:
+    """Approved: the next pass pushes it despite the rules, marked in the ledger and the Lead;
+    the reject is resolved by crmbridge; a further pass pushes nothing."""
+    contact = world.add(budget="30000")
+    assert world.sync().rejected == 1
+    reject_id = _only_reject(world, contact)
+    [done] = _store(world).change_review(
+        [reject_id], ReviewChange(Action.APPROVE, "ana", note="met them at the fair")
+    )
+    assert done.done
+    upserts = world.upsert_calls()
+    summary = world.sync()
+    assert (summary.created, summary.exceptions, summary.rejudged) == (1, 1, 1)
+    assert world.upsert_calls() == upserts + 1
+    lead = world.lead(contact)
+    assert lead is not None
+    note = str(lead[EXCEPTION_FIELD])
+    assert note.startswith("Exception approved by ana on 20")
+    assert note.endswith(": met them at the fair")
+    assert f"reject {reject_id}, rules bant-2026.2" in note
+    synced = _store(world).decisions_of(contact)[-1]
+    assert synced.exception is not None
+    assert (synced.exception["approved_by"], synced.exception["rule_set_version"]) == (
+        "ana",
+        "bant-2026.2",
+    )
+    assert not synced.qualified  # the rules' verdict stays on record
+    record = _store(world).reject(reject_id)
+    assert record is not None
+    assert (record.status, record.resolution) == ("resolved", "synced as exception")
+    last = _store(world).audit_trail(reject_id)[-1]
+    assert (last.actor, last.from_status, last.to_status) == ("crmbridge", "excepted", "resolved")
+    again = world.sync()
+    assert (again.created, again.updated, again.rejudged) == (0, 0, 0)
+    assert world.upsert_calls() == upserts + 1
+
+
+def test_a_later_qualification_resolves_an_escalated_reject_by_itself(world: World) -> None:
+    """The contact qualifies in HubSpot later: synced, and its escalated reject resolved."""
+    contact = world.add(budget="30000")
+    world.sync()
+    reject_id = _only_reject(world, contact)
+    _store(world).change_review(
+        [reject_id], ReviewChange(Action.ESCALATE, "ana", note="ask", assignee="sales-emea")
+    )
+    world.edit(contact, budget="$90,000")
+    assert world.sync().created == 1
+    record = _store(world).reject(reject_id)
+    assert record is not None
+    assert (record.status, record.resolution) == ("resolved", "synced later")
+    trail = _store(world).audit_trail(reject_id)
+    assert [(e.actor, e.from_status, e.to_status) for e in trail] == [
+        ("ana", "open", "escalated"),
+        ("crmbridge", "escalated", "resolved"),
+    ]
+    assert world.lead(contact) is not None
+    assert (world.lead(contact) or {}).get(EXCEPTION_FIELD) is None
+
+
+def _looser_mappings(tmp_path: Path) -> Path:
+    """The shipped mappings with a budget threshold of 40,000 instead of 50,000."""
+    target = tmp_path / "proposed"
+    shutil.copytree(MAPPINGS, target)
+    rules = target / "qualification.yaml"
+    text = rules.read_text(encoding="utf-8")
+    rules.write_text(
+        text.replace("version: bant-2026.2", "version: bant-looser").replace(
+            "    value: 50000\n", "    value: 40000\n"
+        ),
+        encoding="utf-8",
+    )
+    return target
+
+
+def test_replay_after_a_rule_change_marks_what_now_passes_and_the_next_pass_syncs_it(
+    world: World, tmp_path: Path
+) -> None:
+    """Three rejects at 45,000 pass a 40,000 threshold; 10,000 does not; --apply marks the
+    three, and the next pass (with the new rules) syncs exactly them with one upsert call."""
+    passing = [world.add(budget="45000") for _ in range(3)]
+    failing = world.add(budget="10000")
+    assert world.sync().rejected == 4
+    proposed = _looser_mappings(tmp_path)
+    code, out, err = _cli(
+        world, "rejects", "replay", "--mappings", str(proposed), "--format", "json"
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["judged"], len(report["would_pass"]), report["marked"]) == (4, 3, [])
+    assert report["by_criterion"] == {"budget": 3}
+    searches, upserts = world.search_calls(), world.upsert_calls()
+    code, out, err = _cli(
+        world, "rejects", "replay", "--mappings", str(proposed), "--apply", "--as", "bo"
+    )
+    assert code == 0, err
+    assert "Marked 3 for the next pass" in out
+    assert (world.search_calls(), world.upsert_calls()) == (searches, upserts)  # no API call
+    world.mappings = proposed
+    world.restart()
+    summary = world.sync()
+    assert (summary.created, summary.rejudged, summary.exceptions) == (3, 3, 0)
+    assert world.upsert_calls() == upserts + 1
+    assert all(world.lead(c) is not None for c in passing)
+    assert world.lead(failing) is None
+    assert [r.decision.contact_id for r in _store(world).rejects(RejectFilter())] == [failing]
+    first = _store(world).reject_ids(RejectFilter(contact_id=passing[0], include_resolved=True))
+    trail = _store(world).audit_trail(first[0])
+    assert [(e.actor, e.action, e.note) for e in trail[:1]] == [
+        ("bo", "replay", "replay: passes BANT bant-looser")
+    ]
+    assert (trail[-1].from_status, trail[-1].to_status) == ("open", "resolved")
+
+
+def test_bulk_dismiss_on_a_filter_and_refusals_per_id(world: World) -> None:
+    """Dismissing by filter changes every match; approving a dismissed one is refused (exit 1)
+    with its reason, while the others in the same command are changed."""
+    budget = [world.add(budget="30000") for _ in range(2)]
+    other = world.add(jobtitle="Intern")
+    world.sync()
+    code, out, err = _cli(
+        world, "rejects", "dismiss", "--criterion", "budget", "--note", "too small", "--as", "ana"
+    )
+    assert code == 0, err
+    assert "2 changed, 0 refused (by ana)." in out
+    ids = [_only_reject_any(world, c) for c in budget]
+    other_id = _only_reject(world, other)
+    code, out, err = _cli(
+        world, "rejects", "approve", str(ids[0]), str(other_id), "--note", "ok",
+        CRMBRIDGE_REVIEWER="cy",
+    )  # fmt: skip
+    assert code == 1
+    assert f"{ids[0]}: refused: cannot approve a reject that is dismissed (reopen it first)" in err
+    assert f"{other_id}: open → excepted" in out
+    assert "1 changed, 1 refused (by cy)." in out
+    code, out, _ = _cli(world, "rejects", "list", "--status", "dismissed", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert sorted(int(r["id"]) for r in rows) == sorted(ids)
+    assert {r["status"] for r in rows} == {"dismissed"}
+    code, out, _ = _cli(world, "rejects", "show", str(ids[0]), "--format", "json")
+    shown = json.loads(out)
+    assert [(e["actor"], e["from"], e["to"], e["note"]) for e in shown["review"]] == [
+        ("ana", "open", "dismissed", "too small")
+    ]
+
+
+def _only_reject_any(world: World, contact: str) -> int:
+    [record] = _store(world).rejects(RejectFilter(contact_id=contact, include_resolved=True))
+    return record.id
+
+
+def test_escalate_shows_the_assignee_and_age_in_the_queue(world: World) -> None:
+    """An escalated reject is in the default queue with to whom it went; without --to, refused."""
+    contact = world.add(budget="30000")
+    world.sync()
+    reject_id = _only_reject(world, contact)
+    code, _, err = _cli(world, "rejects", "escalate", str(reject_id), "--note", "x")
+    assert code == 2
+    assert "--to" in err
+    code, out, err = _cli(
+        world, "rejects", "escalate", str(reject_id), "--to", "sales-emea", "--note", "budget?"
+    )
+    assert code == 0, err
+    code, out, _ = _cli(world, "rejects", "list")
+    assert "escalated→sales-emea" in out
+    code, out, _ = _cli(world, "rejects", "list", "--assignee", "sales-emea", "--format", "json")
+    [listed] = json.loads(out)
+    assert (listed["id"], listed["status"], listed["assignee"]) == (
+        reject_id,
+        "escalated",
+        "sales-emea",
+    )
