@@ -175,7 +175,7 @@ def check_against_salesforce(
         sink.close()
         if login is not None:
             login.close()
-    problems = config.mapping.check_schema(schema)
+    problems = config.check_schema(schema)
     if problems:
         raise ConfigError(problems)
     return (

@@ -35,8 +35,10 @@ from crmbridge.daemon import (
     EXIT_FATAL,
     EXIT_STATE_STORE,
     EXIT_STOPPED_EARLY,
+    install_reload_handler,
     install_signal_handlers,
     run_loop,
+    waiting_with,
 )
 from crmbridge.errors import (
     AuthenticationError,
@@ -52,6 +54,7 @@ from crmbridge.errors import (
 from crmbridge.logs import configure_logging
 from crmbridge.ports import StateStore
 from crmbridge.redaction import redact, register_secret
+from crmbridge.reload import ConfigReloader
 from crmbridge.report_cli import register as register_report_commands
 from crmbridge.review_cli import register as register_review_commands
 from crmbridge.review_cli import register_replay_and_stats, reject_filter, reject_filter_options
@@ -136,6 +139,13 @@ def _run(once: bool, *, dry_run: bool = False) -> None:
             app = build_app(settings, stop=stop, dry_run=dry_run)
         except _API_ERRORS as exc:
             _exit_on_api_error("cannot start", exc)
+        wait = None
+        if not (once or dry_run):
+            # Hot reload: edited files apply between passes and pages, SIGHUP re-reads at once.
+            reloader = ConfigReloader(settings.mappings_dir, app.config)
+            app.pipeline.config_updates = reloader
+            install_reload_handler(reloader.request)
+            wait = waiting_with(app.pipeline.take_config_update, stop)
         try:
             code = run_loop(
                 app.pipeline,
@@ -143,6 +153,7 @@ def _run(once: bool, *, dry_run: bool = False) -> None:
                 stop=stop,
                 once=once or dry_run,
                 dry_run=dry_run,
+                wait=wait,
                 on_pass=(lambda s: click.echo(redact(reports.summary_text(s))))
                 if once or dry_run
                 else None,

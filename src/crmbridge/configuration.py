@@ -15,7 +15,12 @@ from pathlib import Path
 
 from crmbridge.errors import ConfigError, ConfigProblem, Location
 from crmbridge.mapping import FieldMapping, load_mapping
-from crmbridge.mapping.preflight import access_problems, fixed_value_problems, unknown_field
+from crmbridge.mapping.preflight import (
+    access_problems,
+    fixed_value_problems,
+    preflight,
+    unknown_field,
+)
 from crmbridge.model import ObjectSchema
 from crmbridge.rules import RuleSet, load_rule_set
 from crmbridge.rules.model import Group, Rule
@@ -59,7 +64,7 @@ class Configuration:
 
     def check_schema(self, schema: ObjectSchema) -> list[ConfigProblem]:
         """Problems between these files and the Salesforce describe, each at its line."""
-        problems = self.mapping.check_schema(schema)
+        problems = preflight(self.mapping, schema)
         for tier in self.rules.tiers:
             where = tier.location or Location(self.rules.source)
             for name, value in tier.set.items():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 
@@ -34,6 +35,9 @@ from crmbridge.pipeline import SyncPipeline
 CRASH_BACKOFF_BASE_S = 30.0
 #: … up to this, for as long as passes keep crashing (or being refused).
 CRASH_BACKOFF_MAX_S = 900.0
+
+#: While waiting between passes, edited mapping files are looked at this often (hot reload).
+RELOAD_CHECK_S = 2.0
 
 EXIT_OK = 0
 EXIT_STOPPED_EARLY = 1
@@ -61,6 +65,35 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, _handler)
     signal.signal(signal.SIGINT, _handler)
+
+
+def install_reload_handler(request: Callable[[], None]) -> None:
+    """SIGHUP asks for the mapping files to be re-read (``request`` must only set a flag)."""
+
+    def _handler(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        request()
+
+    signal.signal(signal.SIGHUP, _handler)
+
+
+def waiting_with(
+    check: Callable[[], None], stop: threading.Event, *, every_s: float = RELOAD_CHECK_S
+) -> Callable[[float], bool]:
+    """A ``wait`` for :func:`run_loop` that calls ``check`` (hot reload) every ``every_s``
+    seconds while it waits between passes; True when a stop was requested."""
+
+    def wait(seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while True:
+            check()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return stop.is_set()
+            if stop.wait(min(left, every_s)):
+                return True
+
+    return wait
 
 
 def run_loop(

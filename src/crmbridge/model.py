@@ -69,6 +69,12 @@ class PicklistValue:
     default: bool = False
 
 
+#: Salesforce field types that hold numbers.
+NUMERIC_TYPES = frozenset({"currency", "double", "percent", "int", "long"})
+#: Salesforce field types a placeholder text may go into.
+TEXT_TYPES = frozenset({"string", "textarea"})
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One Salesforce field as ``describe`` tells it (the parts crmbridge checks before pushing)."""

@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import structlog
 
@@ -114,6 +115,23 @@ class _PageWork:
     waiting: int
 
 
+class ConfigUpdates(Protocol):
+    """Where a running pipeline finds edited configuration (``reload.ConfigReloader``)."""
+
+    def candidate(self, pulling: frozenset[str] | None) -> Configuration | None:
+        """A valid new configuration to judge with from now on, or None. ``pulling``: the
+        properties this pass pulls (None between passes)."""
+        ...
+
+    def applied(self, config: Configuration) -> None:
+        """``config`` (a candidate) now judges the next page."""
+        ...
+
+    def refused(self, content: str | None, error: ConfigError) -> None:
+        """A candidate that does not fit the cached describe; the old configuration stays."""
+        ...
+
+
 class SyncPipeline:
     """Runs passes; holds no state between them but a cached describe of the target object and
     the configuration it judges with (swapped whole by :meth:`use_config`, between pages)."""
@@ -151,6 +169,8 @@ class SyncPipeline:
         self._schema: ObjectSchema | None = None
         self._schema_at = 0.0
         self._schema_saved = False
+        #: Edited files offered between passes and pages (the daemon sets it; hot reload).
+        self.config_updates: ConfigUpdates | None = None
 
     # -- the configuration ------------------------------------------------------------------
     @property
@@ -184,6 +204,22 @@ class SyncPipeline:
                 raise ConfigError(problems)
         self._config = config
 
+    def take_config_update(self, pulling: frozenset[str] | None = None) -> None:
+        """Swap in an edited configuration, if one is offered and fits the cached describe
+        (between pages, or between passes when ``pulling`` is None)."""
+        updates = self.config_updates
+        if updates is None:
+            return
+        candidate = updates.candidate(pulling)
+        if candidate is None:
+            return
+        try:
+            self.use_config(candidate)
+        except ConfigError as exc:
+            updates.refused(None, exc)
+        else:
+            updates.applied(candidate)
+
     # -- a pass -----------------------------------------------------------------------------
     def run_pass(self, *, dry_run: bool = False) -> PassSummary:
         """Run one pass and return its summary; fatal errors are recorded in ``stopped_early``.
@@ -196,6 +232,8 @@ class SyncPipeline:
         try:
             self.sink.start_pass()
             schema = self._schema_for_pass(dry_run=dry_run)
+            if not dry_run:
+                self.take_config_update(None)
             if dry_run:
                 self._judge_only(schema, summary)
             else:
@@ -278,6 +316,7 @@ class SyncPipeline:
         properties = self._config.pulled_properties
         for page in self.source.pull(cursor, until_ms, properties):
             summary.pulled += len(page.contacts)
+            self.take_config_update(properties)
             yield self._judge_page(page.contacts, page.cursor, schema)
             if self.stop.is_set():
                 summary.interrupted = True

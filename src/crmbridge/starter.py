@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from crmbridge.mapping.policies import DEFAULT_PLACEHOLDER
-from crmbridge.mapping.preflight import NUMERIC_TYPES, TEXT_TYPES
-from crmbridge.model import FieldSpec, ObjectSchema, PropertyInfo
+from crmbridge.model import NUMERIC_TYPES, TEXT_TYPES, FieldSpec, ObjectSchema, PropertyInfo
 
 __all__ = ["StarterMap", "starter_map"]
 

@@ -77,25 +77,33 @@ def count_line(output: str, label: str) -> int:
     raise AssertionError(f"no {label!r} line in:\n{output}")
 
 
+def read_until(process: subprocess.Popen[str], event: str) -> str:
+    """Read ``process``'s stderr (JSON logs) until a line names ``event``; return what was read.
+    Fails when the process ends first or the line does not come within ``TIMEOUT_S``."""
+    assert process.stderr is not None
+    seen = ""
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stderr, selectors.EVENT_READ)
+        deadline = time.monotonic() + TIMEOUT_S
+        while f'"{event}"' not in seen:
+            assert time.monotonic() < deadline, f"no {event} logged:\n{seen}"
+            if selector.select(timeout=1):
+                line = process.stderr.readline()
+                assert line, f"crmbridge ended before logging {event}:\n{seen}"
+                seen += line
+    return seen
+
+
 def run_until_logged(event: str, *, env: dict[str, str], cwd: Path) -> tuple[str, int, str]:
     """Start `crmbridge run` (JSON logs), read its stderr until a line names ``event``, then
     send SIGTERM; return (stderr until then, the exit code, the rest of stderr). Fails when the
     process ends first or the line does not come within ``TIMEOUT_S``."""
     process = start("run", env=env, cwd=cwd)
     try:
-        assert process.stderr is not None
-        seen = ""
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stderr, selectors.EVENT_READ)
-            deadline = time.monotonic() + TIMEOUT_S
-            while f'"{event}"' not in seen:
-                assert time.monotonic() < deadline, f"no {event} logged:\n{seen}"
-                if selector.select(timeout=1):
-                    line = process.stderr.readline()
-                    assert line, f"crmbridge run ended before logging {event}:\n{seen}"
-                    seen += line
+        seen = read_until(process, event)
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
+        assert process.stderr is not None
         return seen, code, process.stderr.read()
     finally:
         if process.poll() is None:

@@ -9,6 +9,7 @@ import pytest
 
 from crmbridge.errors import ConfigError, ConfigProblem
 from crmbridge.mapping import FieldMapping, load_mapping
+from crmbridge.mapping import preflight as check_map
 from crmbridge.mapping.policies import Incomplete
 from crmbridge.model import FieldSpec, ObjectSchema, PicklistValue, Reason, SourceContact
 from crmbridge.testing import INDUSTRIES, picklist, reference_lead_schema
@@ -111,7 +112,7 @@ def test_shipped_mapping_describes_the_reference_org(shipped: FieldMapping) -> N
 
 def test_shipped_mapping_passes_preflight_against_the_reference_org(shipped: FieldMapping) -> None:
     """The shipped map has no problems against the reference Lead describe."""
-    assert shipped.check_schema(SCHEMA) == []
+    assert check_map(shipped, SCHEMA) == []
 
 
 def test_good_contact_maps_to_the_full_payload(shipped: FieldMapping) -> None:
@@ -379,7 +380,7 @@ def test_fields_missing_from_the_schema_pass_through(shipped: FieldMapping) -> N
 def preflight(
     tmp_path: Path, fields: str, schema: ObjectSchema = SCHEMA, stages: str | None = None
 ) -> list[ConfigProblem]:
-    return load_mapping(write(tmp_path, fields, stages)).check_schema(schema)
+    return check_map(load_mapping(write(tmp_path, fields, stages)), schema)
 
 
 def test_preflight_unknown_field_suggests_the_close_one(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 Public surface::
 
     mapping = load_mapping(Path("mappings"))   # fields.yaml + stages.yaml; ConfigError on problems
-    mapping.check_schema(schema)                # preflight against the describe: list of problems
+    preflight(mapping, schema)                  # against the describe: list of problems
     mapping.map(contact, schema)                # MapResult: a lead, or every reason it is not one
     mapping.stage_of(contact)                   # the Status the stage map picks
 
@@ -13,6 +13,7 @@ are the commented reference.
 
 from crmbridge.mapping.loader import load_mapping
 from crmbridge.mapping.mapper import FieldMapping, FieldRule, OnParseError, Unmapped
+from crmbridge.mapping.preflight import preflight
 from crmbridge.mapping.stages import Stage, StageMap
 from crmbridge.mapping.transforms import TRANSFORMS
 
@@ -25,4 +26,5 @@ __all__ = [
     "StageMap",
     "Unmapped",
     "load_mapping",
+    "preflight",
 ]

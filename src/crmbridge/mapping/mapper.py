@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
-from crmbridge.errors import ConfigProblem, Location
+from crmbridge.errors import Location
 from crmbridge.mapping.policies import DEFAULT_PLACEHOLDER, Incomplete, UpdatePolicy
-from crmbridge.mapping.preflight import NUMERIC_TYPES, preflight
 from crmbridge.mapping.stages import StageMap
 from crmbridge.mapping.transforms import (
     Transform,
@@ -41,6 +40,7 @@ from crmbridge.mapping.transforms import (
     truncate_text,
 )
 from crmbridge.model import (
+    NUMERIC_TYPES,
     FieldSpec,
     FieldValue,
     Flag,
@@ -199,10 +199,6 @@ class FieldMapping:
     def stage_of(self, contact: SourceContact) -> str | None:
         """The stage map's value for ``contact`` (first matching stage, else its default)."""
         return self.stage_map.status_of(contact) if self.stage_map else None
-
-    def check_schema(self, schema: ObjectSchema) -> list[ConfigProblem]:
-        """Problems between this map and the Salesforce describe, each at its line; [] when fine."""
-        return preflight(self, schema)
 
     def _targets(self, schema: ObjectSchema) -> tuple[tuple[_Target, ...], _Target | None]:
         plan = self._plan

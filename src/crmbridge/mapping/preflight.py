@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from crmbridge.errors import ConfigProblem, Location
 from crmbridge.mapping.policies import Incomplete, UpdatePolicy
 from crmbridge.mapping.transforms import salesforce_length
-from crmbridge.model import FieldSpec, FieldValue, ObjectSchema
+from crmbridge.model import NUMERIC_TYPES, TEXT_TYPES, FieldSpec, FieldValue, ObjectSchema
 from crmbridge.parsing import ParseFailure, parse_number
 from crmbridge.yamlfile import close_match_hint
 
@@ -24,17 +24,11 @@ if TYPE_CHECKING:
     from crmbridge.mapping.stages import StageMap
 
 __all__ = [
-    "NUMERIC_TYPES",
-    "TEXT_TYPES",
     "access_problems",
     "fixed_value_problems",
     "preflight",
     "unknown_field",
 ]
-
-NUMERIC_TYPES = frozenset({"currency", "double", "percent", "int", "long"})
-#: Field types a placeholder text may go into.
-TEXT_TYPES = frozenset({"string", "textarea"})
 
 
 def preflight(mapping: FieldMapping, schema: ObjectSchema) -> list[ConfigProblem]:
