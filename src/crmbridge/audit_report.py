@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -121,12 +122,15 @@ def _draw(
     axes.tick_params(labelsize=8)
     axes.spines[["top", "right"]].set_visible(False)
     if labels:
-        axes.legend(fontsize=8, frameon=False, loc="lower right")
+        axes.legend(
+            fontsize=8, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3
+        )
     figure.tight_layout()
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
-    return svg[svg.index("<svg") :]
+    # matplotlib escapes the text it quotes in comments; dropping them keeps data out anyway.
+    return re.sub(r"<!--.*?-->", "", svg[svg.index("<svg") :], flags=re.DOTALL)
 
 
 def _top(groups: Mapping[str, Mapping[str, int]]) -> dict[str, Counter[str]]:

@@ -146,6 +146,7 @@ def _run(once: bool, *, dry_run: bool = False) -> None:
             app.pipeline.config_updates = reloader
             install_reload_handler(reloader.request)
             wait = waiting_with(app.pipeline.take_config_update, stop)
+        console = _console_beside_run(settings) if not (once or dry_run) else None
         try:
             code = run_loop(
                 app.pipeline,
@@ -160,7 +161,47 @@ def _run(once: bool, *, dry_run: bool = False) -> None:
             )
         finally:
             app.close()
+            if console is not None:
+                console.close()
     raise SystemExit(code)
+
+
+def _console_beside_run(settings: Settings) -> Any:
+    """The reviewer console on its own port beside the daemon, when the settings ask."""
+    if not settings.console.enabled:
+        return None
+    from crmbridge.console.serve import start_console  # noqa: PLC0415 - Flask only when asked
+
+    return start_console(settings)
+
+
+@main.command()
+@click.option("--state-url", default=None, help="State store URL (default: CRMBRIDGE_STATE_URL).")
+@click.option(
+    "--host", default=None, help="Address to serve on (default: CRMBRIDGE_CONSOLE__HOST)."
+)
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Port (default: CRMBRIDGE_CONSOLE__PORT; 0: any free one).",
+)
+def console(state_url: str | None, host: str | None, port: int | None) -> None:
+    """Serve the reviewer console until SIGTERM/SIGINT (users: `crmbridge users add`)."""
+    from crmbridge.console.serve import start_console  # noqa: PLC0415 - Flask only here
+
+    settings = _store_settings(state_url)
+    chosen = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = settings.model_copy(update={"console": settings.console.model_copy(update=chosen)})
+    configure_logging(settings.log_format, settings.log_level)
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    served = start_console(settings)
+    click.echo(f"Reviewer console at {served.url} (Ctrl-C stops it)", err=True)
+    try:
+        stop.wait()
+    finally:
+        served.close()
 
 
 @contextmanager

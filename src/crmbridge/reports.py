@@ -19,7 +19,8 @@ from crmbridge.review import AuditEntry, Status
 from crmbridge.text import visible
 
 
-def _ms_to_iso(ms: int) -> str:
+def ms_iso(ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC to the second (``2026-11-03T09:00:00Z``)."""
     return (
         datetime.fromtimestamp(ms / 1000, tz=UTC)
         .isoformat(timespec="seconds")
@@ -154,7 +155,7 @@ def reject_text(record: RejectRecord, trail: Sequence[AuditEntry] = ()) -> str:
         f"  HubSpot contact   {d.contact_id}",
         f"  e-mail            {d.email or '-'}",
         f"  rejected at       {record.decided_at}",
-        f"  contact version   lastmodifieddate {_ms_to_iso(d.modified_at_ms)}",
+        f"  contact version   lastmodifieddate {ms_iso(d.modified_at_ms)}",
         f"  stage             {d.stage.value if d.stage else '-'}",
         f"  rule-set version  {d.rule_set_version}",
         "  status            "
@@ -261,7 +262,7 @@ def reject_json(record: RejectRecord) -> dict[str, Any]:
         "contact_id": d.contact_id,
         "email": d.email,
         "rejected_at": record.decided_at,
-        "modified_at": _ms_to_iso(d.modified_at_ms),
+        "modified_at": ms_iso(d.modified_at_ms),
         "stage": d.stage.value if d.stage else None,
         "rule_set_version": d.rule_set_version,
         "reasons": [r.to_json() for r in d.reasons],
@@ -348,7 +349,7 @@ def status_text(store: StateStore) -> str:
     cursor = store.get_cursor(STREAM)
     counts = store.outcome_counts()
     open_rejects = store.count_rejects(RejectFilter())
-    at = _ms_to_iso(cursor.modified_at_ms) if cursor.modified_at_ms else "not started"
+    at = ms_iso(cursor.modified_at_ms) if cursor.modified_at_ms else "not started"
     lines = [
         f"cursor            {at} (last id {cursor.last_id})",
         f"leads synced      {counts.get('synced', 0)}",

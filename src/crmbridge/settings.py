@@ -37,7 +37,7 @@ from crmbridge.errors import ConfigError, ConfigProblem, Location
 from crmbridge.text import has_unsafe_characters
 
 ENV_PREFIX = "CRMBRIDGE_"
-SECRET_FIELDS = frozenset({"access_token"})
+SECRET_FIELDS = frozenset({"access_token", "secret_key"})
 #: REST versions are ``major.0``; Collections upsert needs 46.0
 #: (docs/salesforce-api.md, "API versions").
 MIN_API_VERSION = 46
@@ -188,6 +188,21 @@ class RetrySettings(_Section):
     max_total_s: float = _seconds(300.0, le=3600)
 
 
+class ConsoleSettings(_Section):
+    """The reviewer console (`crmbridge console`, or beside `run` when ``enabled``)."""
+
+    #: Serve the console from `crmbridge run` too.
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    #: Session cookies only over HTTPS. Turn off only for plain http on loopback (or behind
+    #: a TLS proxy on the same host).
+    secure_cookies: bool = True
+    #: Signs session cookies; unset, a random key per process (sessions end with it).
+    secret_key: SecretStr | None = None
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30, allow_inf_nan=False)
+
+
 class Settings(BaseSettings):
     """Everything crmbridge reads from the environment; see README "Configuration"."""
 
@@ -202,6 +217,7 @@ class Settings(BaseSettings):
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
     retry: RetrySettings = RetrySettings()
+    console: ConsoleSettings = ConsoleSettings()
     state_url: str = "sqlite:///crmbridge.db"
     mappings_dir: Path = Path("./mappings")
     poll_interval_s: float = _seconds(300.0, le=86_400)
@@ -218,7 +234,11 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """The value of every secret setting that is set (to register for masking)."""
-        tokens = (self.hubspot.access_token, self.salesforce.access_token)
+        tokens = (
+            self.hubspot.access_token,
+            self.salesforce.access_token,
+            self.console.secret_key,
+        )
         return [token.get_secret_value() for token in tokens if token is not None]
 
     def redacted(self) -> dict[str, Any]:
