@@ -8,12 +8,15 @@ import csv
 import io
 import json
 import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from crmbridge.ports import RejectFilter, StateStore
 from crmbridge.review import Action, ReviewChange
 
-from ._cli import base_env, crmbridge
+from ._cli import base_env, crmbridge, run_until_logged
 from .conftest import MAPPINGS, World
 
 EXCEPTION_FIELD = "CRMBridge_Exception__c"
@@ -210,3 +213,70 @@ def test_escalate_shows_the_assignee_and_age_in_the_queue(world: World) -> None:
         "escalated",
         "sales-emea",
     )
+
+
+def test_users_commands_add_list_change_and_remove(world: World) -> None:
+    """A password from standard input; a short one refused (exit 2); a duplicate refused."""
+    state = ("--state-url", f"sqlite:///{world.state_path}")
+
+    def users(*args: str, password: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "crmbridge", "users", *args, *state],
+            input=password + "\n",
+            env=base_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert users("add", "ana", "--role", "reviewer", password="long enough 1").returncode == 0
+    short = users("add", "bo", "--role", "viewer", password="short")
+    assert short.returncode == 2
+    assert "at least 10 characters" in short.stderr
+    assert users("add", "ana", "--role", "admin", password="long enough 2").returncode == 1
+    assert users("passwd", "ana", "--role", "admin", password="long enough 3").returncode == 0
+    listed = users("list").stdout
+    assert "ana" in listed
+    assert "admin" in listed
+    assert users("remove", "ana").returncode == 0
+    assert "No users." in users("list").stdout
+
+
+def test_report_audit_writes_one_html_page_and_csv(world: World, tmp_path: Path) -> None:
+    """The audit of this month: an HTML file with its four charts, and CSV on stdout."""
+    world.add(budget="30000")
+    world.sync()
+    period = datetime.now(UTC).strftime("%Y-%m")
+    page = tmp_path / "audit.html"
+    code, _, err = _cli(world, "report", "audit", "--month", period, "--out", str(page))
+    assert code == 0, err
+    html = page.read_text(encoding="utf-8")
+    assert html.count("<svg") == 4
+    assert "<script" not in html
+    code, out, _ = _cli(world, "report", "audit", "--month", period, "--format", "csv")
+    assert "total,,held back,1" in out.splitlines()
+    code, _, err = _cli(world, "report", "audit", "--month", "2026-13")
+    assert code == 2
+    assert "there is no month 13" in err
+
+
+def test_run_serves_the_console_when_the_settings_ask(world: World) -> None:
+    """CRMBRIDGE_CONSOLE__ENABLED=true: `run` serves the console, logs where, and stops cleanly."""
+    env = {
+        **base_env(),
+        "CRMBRIDGE_STATE_URL": f"sqlite:///{world.state_path}",
+        "CRMBRIDGE_HUBSPOT__BASE_URL": world.hubspot.base_url,
+        "CRMBRIDGE_HUBSPOT__ACCESS_TOKEN": world.hubspot.access_token,
+        "CRMBRIDGE_SALESFORCE__INSTANCE_URL": world.salesforce.url,
+        "CRMBRIDGE_SALESFORCE__ACCESS_TOKEN": world.salesforce.access_token,
+        "CRMBRIDGE_SALESFORCE__CA_BUNDLE": world.salesforce.ca_path,
+        "CRMBRIDGE_CONSOLE__ENABLED": "true",
+        "CRMBRIDGE_CONSOLE__PORT": "0",
+        "CRMBRIDGE_CONSOLE__SECURE_COOKIES": "false",
+    }
+    seen, code, _ = run_until_logged("console_serving", env=env, cwd=world.state_path.parent)
+    assert code == 0
+    line = next(json.loads(x) for x in seen.splitlines() if '"console_serving"' in x)
+    assert line["url"].startswith("http://127.0.0.1:")
+    assert line["url"].endswith("/console/")
