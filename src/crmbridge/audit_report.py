@@ -122,9 +122,7 @@ def _draw(
     axes.tick_params(labelsize=8)
     axes.spines[["top", "right"]].set_visible(False)
     if labels:
-        axes.legend(
-            fontsize=8, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3
-        )
+        axes.legend(fontsize=8, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3)
     figure.tight_layout()
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})

@@ -469,7 +469,7 @@ class SQLStateStore(AdminQueries, ReviewQueries):
             # A day is included whole: every time on it sorts before the day after's "~".
             conditions.append(decisions.c.decided_at < query.until + "~")
         if query.text:
-            conditions.append(_text_condition(query.text))
+            conditions.append(_text_condition(query.text, self._engine.dialect.name))
         for column, wanted in (
             (reasons.c.criterion, query.criterion),
             (reasons.c.code, query.code),
@@ -601,16 +601,19 @@ def _reject_record(row: Row[Any]) -> RejectRecord:
     )
 
 
-def _text_condition(text_: str) -> ColumnElement[bool]:
+def _text_condition(text_: str, dialect: str) -> ColumnElement[bool]:
     """``text_`` anywhere (ignoring case) in the contact id, e-mail, reasons or inputs. The
-    JSON columns hold non-ASCII text as ``\\uXXXX`` escapes: searched in that form too."""
+    JSON columns hold non-ASCII text as ``\\uXXXX`` escapes: searched in that form too.
+    SQLite's LIKE already ignores ASCII case (no ``lower()`` per row: a search scans every
+    reject); PostgreSQL's ILIKE does the same."""
     escaped = json.dumps(text_)[1:-1]
-    return or_(
-        decisions.c.contact_id == text_,
-        decisions.c.email.icontains(text_, autoescape=True),
-        decisions.c.reasons_json.icontains(escaped, autoescape=True),
-        decisions.c.inputs_json.icontains(escaped, autoescape=True),
-    )
+    columns = (decisions.c.email, decisions.c.reasons_json, decisions.c.inputs_json)
+    needles = (text_, escaped, escaped)
+    if dialect == "sqlite":
+        found = [c.contains(n, autoescape=True) for c, n in zip(columns, needles, strict=True)]
+    else:
+        found = [c.icontains(n, autoescape=True) for c, n in zip(columns, needles, strict=True)]
+    return or_(decisions.c.contact_id == text_, *found)
 
 
 def check_sqlite_path(location: StoreLocation, *, create: bool) -> None:
