@@ -125,3 +125,60 @@ def test_an_unknown_pre_revision_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StateStoreError, match="unknown schema"):
         open_store(f"sqlite:///{path}")
+
+
+def test_revision_0006_makes_existing_rejects_open_or_resolved(store_url: str) -> None:
+    """A store at 0003 with an open and a resolved reject: after the upgrade the open one is
+    open (its status dated from its decision), the resolved one resolved, and the lead source
+    read from the stored inputs."""
+    from alembic import command as alembic_command  # noqa: PLC0415
+
+    from crmbridge.state import migrate  # noqa: PLC0415
+
+    engine = create_engine(_engine_url(store_url))
+    try:
+        with engine.begin() as conn:
+            alembic_command.upgrade(migrate._config(conn), "0003")
+            conn.execute(
+                text(
+                    "INSERT INTO store_meta VALUES ('default', 'id-1', '2026-11-01T00:00:00.000Z',"
+                    " :url)"
+                ),
+                {"url": store_url},
+            )
+            for row_id, resolved in ((1, None), (2, "2026-11-02T00:00:00.000Z")):
+                conn.execute(
+                    text(
+                        "INSERT INTO decisions (id, pipeline, contact_id, modified_at_ms, outcome,"
+                        " stage, rule_set_version, qualified, reasons_json, criteria_json,"
+                        " inputs_json, decided_at, resolved_at, resolution) VALUES (:id,"
+                        " 'default', :contact, 1, 'rejected', 'qualification', 'v1', false,"
+                        " '[]', '[]', :inputs, '2026-11-01T00:00:00.000Z', :resolved, :why)"
+                    ),
+                    {
+                        "id": row_id,
+                        "contact": str(row_id),
+                        "inputs": '{"hs_analytics_source":"PAID_SEARCH"}',
+                        "resolved": resolved,
+                        "why": "synced later" if resolved else None,
+                    },
+                )
+    finally:
+        engine.dispose()
+    store = open_store(store_url)
+    try:
+        open_one, resolved_one = store.reject(1), store.reject(2)
+        assert open_one is not None
+        assert resolved_one is not None
+        assert (open_one.status, open_one.status_changed_at) == (
+            "open",
+            "2026-11-01T00:00:00.000Z",
+        )
+        assert (resolved_one.status, resolved_one.status_changed_at) == (
+            "resolved",
+            "2026-11-02T00:00:00.000Z",
+        )
+        assert open_one.decision.lead_source == "PAID_SEARCH"
+        assert store.reject_ids(RejectFilter()) == [1]
+    finally:
+        store.close()
