@@ -142,9 +142,7 @@ def run(name: str, url: str, count: int, repeat: int, warmup: int) -> list[str]:
         store.save_user("rita", "reviewer", hash_password(PASSWORD), new=True)
         with store._engine.connect() as conn:
             if conn.dialect.name == "postgresql":
-                conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                    text("VACUUM ANALYZE")
-                )
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
             else:
                 conn.execute(text("ANALYZE"))
                 conn.commit()

@@ -43,7 +43,9 @@ def main() -> None:
         page.screenshot(path=out / "01-login.png")
         sign_in(page, base, admin)
         page.screenshot(path=out / "02-queue.png", full_page=True)
-        page.goto(f"{base}/console/?status=open&status=escalated&criterion=budget&source=PAID_SEARCH")
+        page.goto(
+            f"{base}/console/?status=open&status=escalated&criterion=budget&source=PAID_SEARCH"
+        )
         page.screenshot(path=out / "03-queue-filtered.png", full_page=True)
         first = page.locator("tbody tr td a").first
         first.click()
