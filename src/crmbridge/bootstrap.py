@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from crmbridge.configuration import Configuration, load_configuration
 from crmbridge.errors import ConfigError, ConfigProblem, Location, StateStoreMissingError
+from crmbridge.observe import CallObserver
 from crmbridge.pipeline import SyncPipeline
 from crmbridge.ports import StateStore
 from crmbridge.retry import RetryPolicy, Sleeper
@@ -87,11 +88,16 @@ class _Waits:
     """How every adapter waits: on the process's stop Event (or a test's sleeper)."""
 
     def __init__(
-        self, settings: Settings, stop: threading.Event | None, sleep: Sleeper | None
+        self,
+        settings: Settings,
+        stop: threading.Event | None,
+        sleep: Sleeper | None,
+        observer: CallObserver | None = None,
     ) -> None:
         self.settings = settings
         self.stop = stop if stop is not None else threading.Event()
         self.sleep = sleep if sleep is not None else self.stop.wait
+        self.observer = observer
 
     def policy(self, system: str) -> RetryPolicy:
         return RetryPolicy(
@@ -100,6 +106,7 @@ class _Waits:
             sleep=self.sleep,
             stop=self.stop,
             stop_grace_s=self.settings.stop_grace_s,
+            observer=self.observer,
         )
 
 
@@ -193,6 +200,7 @@ def build_app(
     token_provider: TokenProvider | None = None,
     config: Config | None = None,
     dry_run: bool = False,
+    observer: CallObserver | None = None,
 ) -> App:
     """Wire the adapters the settings name into a pipeline (files are validated first).
 
@@ -202,11 +210,12 @@ def build_app(
 
     ``stop`` is the process's stop Event: every wait (retries, pacing, lock resends) is cut
     short by it, and a call still unanswered ``stop_grace_s`` after it is set is abandoned.
-    ``sleep`` replaces those waits in tests."""
+    ``sleep`` replaces those waits in tests. ``observer`` hears every call attempt and retry
+    (metrics, readiness)."""
     require_endpoints(settings)
     config = config or load_config(settings.mappings_dir)
     store = _open_state(settings.state_url, dry_run=dry_run)  # before any call: it may be absent
-    waits = _Waits(settings, stop, sleep)
+    waits = _Waits(settings, stop, sleep, observer)
     try:
         sink, login = _connect_salesforce(
             settings,

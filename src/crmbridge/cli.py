@@ -29,16 +29,13 @@ import click
 import structlog
 
 from crmbridge import reports
-from crmbridge.bootstrap import build_app, check_against_salesforce, load_config
+from crmbridge.bootstrap import check_against_salesforce, load_config
 from crmbridge.daemon import (
     EXIT_CONFIG,
     EXIT_FATAL,
     EXIT_STATE_STORE,
     EXIT_STOPPED_EARLY,
-    install_reload_handler,
     install_signal_handlers,
-    run_loop,
-    waiting_with,
 )
 from crmbridge.errors import (
     AuthenticationError,
@@ -54,10 +51,10 @@ from crmbridge.errors import (
 from crmbridge.logs import configure_logging
 from crmbridge.ports import StateStore
 from crmbridge.redaction import redact, register_secret
-from crmbridge.reload import ConfigReloader
 from crmbridge.report_cli import register as register_report_commands
 from crmbridge.review_cli import register as register_review_commands
 from crmbridge.review_cli import register_replay_and_stats, reject_filter, reject_filter_options
+from crmbridge.service import run_sync
 from crmbridge.settings import Settings, load_settings
 from crmbridge.state import open_store, schema_revisions
 from crmbridge.text import visible
@@ -136,43 +133,18 @@ def _run(once: bool, *, dry_run: bool = False) -> None:
     install_signal_handlers(stop)
     with _logged_store_errors():
         try:
-            app = build_app(settings, stop=stop, dry_run=dry_run)
-        except _API_ERRORS as exc:
-            _exit_on_api_error("cannot start", exc)
-        wait = None
-        if not (once or dry_run):
-            # Hot reload: edited files apply between passes and pages, SIGHUP re-reads at once.
-            reloader = ConfigReloader(settings.mappings_dir, app.config)
-            app.pipeline.config_updates = reloader
-            install_reload_handler(reloader.request)
-            wait = waiting_with(app.pipeline.take_config_update, stop)
-        console = _console_beside_run(settings) if not (once or dry_run) else None
-        try:
-            code = run_loop(
-                app.pipeline,
-                poll_interval_s=settings.poll_interval_s,
+            code = run_sync(
+                settings,
                 stop=stop,
-                once=once or dry_run,
+                once=once,
                 dry_run=dry_run,
-                wait=wait,
                 on_pass=(lambda s: click.echo(redact(reports.summary_text(s))))
                 if once or dry_run
                 else None,
             )
-        finally:
-            app.close()
-            if console is not None:
-                console.close()
+        except _API_ERRORS as exc:
+            _exit_on_api_error("cannot start", exc)
     raise SystemExit(code)
-
-
-def _console_beside_run(settings: Settings) -> Any:
-    """The reviewer console on its own port beside the daemon, when the settings ask."""
-    if not settings.console.enabled:
-        return None
-    from crmbridge.console.serve import start_console  # noqa: PLC0415 - Flask only when asked
-
-    return start_console(settings)
 
 
 @main.command()
@@ -551,13 +523,26 @@ def mappings_init(out: Path, force: bool) -> None:
 
 @main.command()
 @_state_option
-def status(state_url: str | None) -> None:
-    """Where the sync stands: cursor, ledger counts, parked leads, open rejects."""
-    store = _open_store(state_url)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def status(state_url: str | None, fmt: str) -> None:
+    """Where each pipeline stands: cursor, lag, ledger counts, the last pass (result, counts,
+    API calls), API headroom, and which replica holds its lease."""
+    from crmbridge.status_report import status_json, status_text  # noqa: PLC0415 - only here
+
+    settings = _store_settings(state_url)
+    first = open_store(settings.state_url, read_only=True)
+    stores = [first]
     try:
-        click.echo(reports.status_text(store))
+        for name in first.pipelines():
+            if name != first.identity().pipeline:
+                stores.append(open_store(settings.state_url, pipeline=name, read_only=True))
+        if fmt == "json":
+            click.echo(json.dumps(status_json(stores), indent=2))
+        else:
+            click.echo(status_text(stores))
     finally:
-        store.close()
+        for store in stores:
+            store.close()
 
 
 @main.group()

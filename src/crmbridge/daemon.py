@@ -24,12 +24,12 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Protocol
 
 import structlog
 
 from crmbridge.errors import ConfigError, StateStoreError
 from crmbridge.model import PassSummary
-from crmbridge.pipeline import SyncPipeline
 
 #: The wait before retrying a crashed (or blocked) pass doubles from this …
 CRASH_BACKOFF_BASE_S = 30.0
@@ -47,6 +47,14 @@ EXIT_CRASHED = 4  # one pass (--once) crashed on an unexpected error; the cursor
 EXIT_STATE_STORE = 5  # the state store cannot be used: a person must look at it
 
 log = structlog.get_logger(__name__)
+
+
+class PassRunner(Protocol):
+    """What the loop runs: a ``SyncPipeline``, or one wrapped to report its passes."""
+
+    def run_pass(self, *, dry_run: bool = False) -> PassSummary:
+        """Run one pass; raise only for what a person must fix or a bug."""
+        ...
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
@@ -97,7 +105,7 @@ def waiting_with(
 
 
 def run_loop(
-    pipeline: SyncPipeline,
+    pipeline: PassRunner,
     *,
     poll_interval_s: float,
     stop: threading.Event,

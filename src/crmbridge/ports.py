@@ -18,6 +18,7 @@ from crmbridge.model import (
     PushResult,
     SourceContact,
 )
+from crmbridge.observe import PassRecord
 from crmbridge.review import AuditEntry, ReviewChange, ReviewResult
 
 
@@ -375,6 +376,26 @@ class StateStore(Protocol):
 
     def remove_user(self, name: str) -> bool:
         """Remove a user; False when there was none of that name."""
+        ...
+
+    def ping(self) -> None:
+        """Run a trivial query; raises like any method when the store cannot answer now."""
+        ...
+
+    def pipelines(self) -> list[str]:
+        """The names of every pipeline this store (database or file) holds, sorted."""
+        ...
+
+    def lease_holder(self) -> str | None:
+        """Which replica holds this pipeline's lease; ``None`` when none is known (no leases)."""
+        ...
+
+    def record_pass(self, record: PassRecord) -> None:
+        """Keep one pass's result for this pipeline (only the newest few thousand are kept)."""
+        ...
+
+    def recent_passes(self, limit: int) -> list[PassRecord]:
+        """Up to ``limit`` of this pipeline's kept pass results, newest first."""
         ...
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -42,6 +43,14 @@ WATCHED_SUFFIXES = frozenset({".yaml", ".yml"})
 _VERSION_LINE = re.compile(r"^version\s*:")
 
 Loader = Callable[[Path], Configuration]
+
+
+class ReloadObserver(Protocol):
+    """Told of every reload outcome (metrics)."""
+
+    def config_reload(self, result: str, rules_version: str) -> None:
+        """``result``: applied, refused, deferred ("" at start); ``rules_version`` judges now."""
+        ...
 
 
 @dataclass
@@ -60,10 +69,16 @@ class ConfigReloader:
     configuration (see the module docstring for when an edit is applied, deferred or refused)."""
 
     def __init__(
-        self, directory: Path, active: Configuration, *, load: Loader = load_configuration
+        self,
+        directory: Path,
+        active: Configuration,
+        *,
+        load: Loader = load_configuration,
+        observer: ReloadObserver | None = None,
     ) -> None:
         self.directory = Path(directory)
         self._load = load
+        self._observer = observer
         self._requested = threading.Event()
         self._signature = self._stat_signature()
         self._content = self._content_hash()
@@ -72,6 +87,7 @@ class ConfigReloader:
         self._settled_content = self._content  # last content applied or refused: seen
         self._pending_content = self._content  # offered by candidate(), not yet applied
         self.counts = ReloadCounts()
+        self._tell("")
 
     @property
     def active(self) -> Configuration:
@@ -112,6 +128,7 @@ class ConfigReloader:
         if missing:
             # Judging now would read properties this pass did not ask HubSpot for.
             self.counts.deferred += 1
+            self._tell("deferred")
             self._signature = None  # look again before the next page (and the next pass)
             log.info(
                 "config_reload_deferred",
@@ -130,6 +147,7 @@ class ConfigReloader:
         self._active = config
         self._active_content = self._settled_content = self._pending_content
         self.counts.applied += 1
+        self._tell("applied")
         self.counts.last_problems = []
         log.info(
             "config_reloaded",
@@ -144,6 +162,7 @@ class ConfigReloader:
         configuration keeps running."""
         self._settled_content = content if content is not None else self._pending_content
         self.counts.refused += 1
+        self._tell("refused")
         self.counts.last_problems = [str(p) for p in error.problems]
         log.error(
             "config_reload_refused",
@@ -153,6 +172,10 @@ class ConfigReloader:
             hint="fix the files (crmbridge validate shows the same problems); "
             "the last good configuration keeps running",
         )
+
+    def _tell(self, result: str) -> None:
+        if self._observer is not None:
+            self._observer.config_reload(result, self._active.rules.version)
 
     # -- the files -------------------------------------------------------------------------------
     def _files(self) -> Iterator[Path]:

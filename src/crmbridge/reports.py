@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crmbridge.model import Decision, PassSummary
-from crmbridge.pipeline import STREAM
-from crmbridge.ports import DecisionRecord, RejectFilter, RejectRecord, StateStore, StoreIdentity
+from crmbridge.ports import DecisionRecord, RejectRecord, StoreIdentity
 from crmbridge.review import AuditEntry, Status
 from crmbridge.text import visible
 
@@ -342,20 +341,3 @@ def identity_text(identity: StoreIdentity) -> str:
     if identity.moved:
         lines.append("                  (made elsewhere: moved, copied or restored since)")
     return "\n".join(visible(line) for line in lines)
-
-
-def status_text(store: StateStore) -> str:
-    """`status`: which store, cursor, ledger counts, open rejects and parked leads."""
-    cursor = store.get_cursor(STREAM)
-    counts = store.outcome_counts()
-    open_rejects = store.count_rejects(RejectFilter())
-    at = ms_iso(cursor.modified_at_ms) if cursor.modified_at_ms else "not started"
-    lines = [
-        f"cursor            {at} (last id {cursor.last_id})",
-        f"leads synced      {counts.get('synced', 0)}",
-        f"leads rejected    {counts.get('rejected', 0)} ({open_rejects} open rejects)",
-        f"leads parked      {store.count_parked()} (retried first next pass)",
-        f"leads with flags  {store.count_flagged()} "
-        "(synced with values to fix: `crmbridge flagged`)",
-    ]
-    return "\n".join([identity_text(store.identity()), *(visible(line) for line in lines)])

@@ -1,9 +1,18 @@
 """Bounded, honest retries (docs/traps.md#trap-20) with tenacity: Retry-After first, exponential
 jitter after.
 
-Only ``RetryableApiError`` is retried. A wait longer than the whole retry budget (a daily
-limit's hours-long Retry-After, say) is not slept through: the error is raised at once so the
-pass stops with its cursor kept. The sleeper is injected, so tests never sleep for real.
+Only ``RetryableApiError`` is retried, and retrying is bounded **by time first**: a call is
+tried again until ``RetrySettings.max_total_s`` has passed since its first attempt (the last
+wait is cut so that the final attempt falls on the deadline). Under a burst of transient
+faults (30 % of Salesforce's answers failing, say) a call therefore keeps its whole budget
+instead of giving up after a handful of quick failures. ``max_attempts`` is only a far
+backstop. Time is the larger of the real time passed and the waits asked for, so a test's
+sleeper that does not really sleep still meets the budget.
+
+A wait longer than what is left of the budget (a daily limit's hours-long Retry-After, say)
+is not slept through: the error is raised at once so the pass stops with its cursor kept. The
+sleeper is injected, so tests never sleep for real. Every failed attempt and every retry is
+told to the ``CallObserver`` (metrics).
 
 A stop request (SIGTERM) must end a process well inside systemd's ``TimeoutStopSec``, so it
 ends retrying at once:
@@ -23,6 +32,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -32,14 +42,14 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    stop_after_delay,
     stop_any,
     stop_when_event_set,
     wait_random_exponential,
 )
 from tenacity.stop import stop_base
 
-from crmbridge.errors import CallInterruptedError, RetryableApiError
+from crmbridge.errors import CallInterruptedError, CrmBridgeError, RetryableApiError
+from crmbridge.observe import CallObserver, NullCallObserver
 from crmbridge.settings import RetrySettings
 
 T = TypeVar("T")
@@ -52,19 +62,39 @@ DEFAULT_STOP_GRACE_S = 10.0
 log = structlog.get_logger(__name__)
 
 
-class StopOnLongRetryAfter(stop_base):
-    """Stop when the remote asks for a wait longer than the whole retry budget."""
+class TimeBudget:
+    """The time a call may spend retrying: ``total_s`` from its first attempt.
 
-    def __init__(self, limit_s: float) -> None:
-        self.limit_s = limit_s
+    Time passed is the larger of the real (monotonic) time and the waits asked for, so the
+    budget holds both when the sleeper really sleeps and when a test's sleeper returns at once.
+    """
+
+    def __init__(self, total_s: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.total_s = total_s
+        self._monotonic = monotonic
+
+    def remaining_s(self, state: RetryCallState) -> float:
+        real_s = self._monotonic() - state.start_time
+        return self.total_s - max(real_s, state.idle_for)
+
+
+class StopWhenBudgetSpent(stop_base):
+    """Stop when the time budget is spent, or when the remote asks for a wait (Retry-After)
+    longer than what is left of it."""
+
+    def __init__(self, budget: TimeBudget) -> None:
+        self.budget = budget
 
     def __call__(self, retry_state: RetryCallState) -> bool:
+        remaining = self.budget.remaining_s(retry_state)
+        if remaining <= 0:
+            return True
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome else None
         return (
             isinstance(exc, RetryableApiError)
             and exc.retry_after_s is not None
-            and exc.retry_after_s > self.limit_s
+            and exc.retry_after_s > remaining
         )
 
 
@@ -113,26 +143,34 @@ class RetryPolicy:
         sleep: Sleeper | None = None,
         stop: threading.Event | None = None,
         stop_grace_s: float = DEFAULT_STOP_GRACE_S,
+        observer: CallObserver | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.system = system
         self.settings = settings
         self.stop = stop if stop is not None else threading.Event()
         self.sleep: Sleeper = sleep if sleep is not None else self.stop.wait
         self.stop_grace_s = stop_grace_s
+        self.observer: CallObserver = observer or NullCallObserver()
         self.retries = 0  # how many retries this policy performed (a metric)
         self._backoff = wait_random_exponential(multiplier=0.5, max=settings.max_wait_s)
+        self._budget = TimeBudget(settings.max_total_s, monotonic)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RetryableApiError) and exc.retry_after_s is not None:
+            # Honoured as given; one longer than the budget left stops retrying instead.
             return max(0.0, exc.retry_after_s)
-        return float(self._backoff(state))
+        # The last wait ends on the deadline, so the final attempt still gets its chance.
+        remaining = max(0.0, self._budget.remaining_s(state))
+        return min(float(self._backoff(state)), remaining)
 
     def _sleep(self, seconds: float) -> None:
         self.sleep(seconds)
 
     def _before_sleep(self, state: RetryCallState) -> None:
         self.retries += 1
+        self.observer.retried(self.system)
         exc = state.outcome.exception() if state.outcome else None
         log.warning(
             "retrying",
@@ -143,11 +181,13 @@ class RetryPolicy:
         )
 
     def call(self, fn: Callable[[], T]) -> T:
-        """Call ``fn``, retrying ``RetryableApiError`` within the budget; re-raise the last one.
+        """Call ``fn``, retrying ``RetryableApiError`` until ``max_total_s`` has passed (or the
+        far backstop of ``max_attempts``); re-raise the last one.
 
-        A Retry-After longer than the whole budget is not slept through: the error is raised
-        at once, so the pass stops with its cursor kept and the next pass tries again. A stop
-        request ends retrying (see the module docstring): ``CallInterruptedError``."""
+        A Retry-After longer than what is left of the budget is not slept through: the error
+        is raised at once, so the pass stops with its cursor kept and the next pass tries
+        again. A stop request ends retrying (see the module docstring):
+        ``CallInterruptedError``."""
         settings = self.settings
         last_error: list[BaseException] = []
 
@@ -158,20 +198,25 @@ class RetryPolicy:
                     self.system, f"stop requested while waiting to retry ({last_error[-1]})"
                 )
             try:
-                return call_until_stopped(
+                result = call_until_stopped(
                     fn, stop=self.stop, grace_s=self.stop_grace_s, system=self.system
                 )
             except RetryableApiError as exc:
                 last_error.append(exc)
+                self.observer.call_failed(self.system, exc)
                 raise
+            except CrmBridgeError as exc:
+                self.observer.call_failed(self.system, exc)
+                raise
+            self.observer.call_succeeded(self.system)
+            return result
 
         retrying = Retrying(
             retry=retry_if_exception_type(RetryableApiError),
             wait=self._wait,
             stop=stop_any(
+                StopWhenBudgetSpent(self._budget),
                 stop_after_attempt(settings.max_attempts),
-                stop_after_delay(settings.max_total_s),
-                StopOnLongRetryAfter(settings.max_total_s),
                 stop_when_event_set(self.stop),
             ),
             sleep=self._sleep,

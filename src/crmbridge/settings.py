@@ -34,6 +34,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crmbridge.errors import ConfigError, ConfigProblem, Location
+from crmbridge.secret_files import secret_file_values
 from crmbridge.text import has_unsafe_characters
 
 ENV_PREFIX = "CRMBRIDGE_"
@@ -182,9 +183,11 @@ class SalesforceSettings(_Section):
 
 
 class RetrySettings(_Section):
-    max_attempts: int = Field(default=6, ge=1, le=20)
+    #: Only a far backstop: retrying is bounded by ``max_total_s`` first (``retry.py``).
+    max_attempts: int = Field(default=100, ge=1, le=1000)
     max_wait_s: float = _seconds(60.0, le=3600)
-    #: A single Retry-After longer than this stops the pass instead of blocking it.
+    #: How long one call may keep retrying; a Retry-After longer than what is left of it
+    #: stops the pass instead of blocking it.
     max_total_s: float = _seconds(300.0, le=3600)
 
 
@@ -203,6 +206,17 @@ class ConsoleSettings(_Section):
     session_hours: float = Field(default=8.0, gt=0, le=24 * 30, allow_inf_nan=False)
 
 
+class HttpSettings(_Section):
+    """Where ``crmbridge run`` serves /healthz, /readyz and /metrics."""
+
+    #: False: ``run`` serves nothing.
+    enabled: bool = True
+    #: Loopback unless told otherwise (a container sets 0.0.0.0).
+    host: str = "127.0.0.1"
+    #: 0: any free port (the ``http_serving`` log line names it).
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
 class Settings(BaseSettings):
     """Everything crmbridge reads from the environment; see README "Configuration"."""
 
@@ -218,6 +232,7 @@ class Settings(BaseSettings):
     salesforce: SalesforceSettings = SalesforceSettings()
     retry: RetrySettings = RetrySettings()
     console: ConsoleSettings = ConsoleSettings()
+    http: HttpSettings = HttpSettings()
     state_url: str = "sqlite:///crmbridge.db"
     mappings_dir: Path = Path("./mappings")
     poll_interval_s: float = _seconds(300.0, le=86_400)
@@ -249,9 +264,10 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings; a wrong value becomes a ConfigError naming its variable and a hint.
 
-    Neither the message nor the hint ever holds the value itself (it may be a secret)."""
+    Neither the message nor the hint ever holds the value itself (it may be a secret).
+    Secret settings may come from files (``CRMBRIDGE_…_FILE``, see ``secret_files``)."""
     try:
-        return Settings(**overrides)
+        return Settings(**{**secret_file_values(), **overrides})
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

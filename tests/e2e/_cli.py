@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from crmbridge.sandbox.runtime import Sandbox
@@ -21,6 +23,7 @@ def base_env() -> dict[str, str]:
     """The test process's environment without any CRMBRIDGE_ variable, plus the shipped map."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMBRIDGE_")}
     env["CRMBRIDGE_MAPPINGS_DIR"] = str(REPO / "mappings")
+    env["CRMBRIDGE_HTTP__PORT"] = "0"  # any free port: runs in parallel never clash
     return env
 
 
@@ -98,13 +101,21 @@ def run_until_logged(event: str, *, env: dict[str, str], cwd: Path) -> tuple[str
     """Start `crmbridge run` (JSON logs), read its stderr until a line names ``event``, then
     send SIGTERM; return (stderr until then, the exit code, the rest of stderr). Fails when the
     process ends first or the line does not come within ``TIMEOUT_S``."""
-    process = start("run", env=env, cwd=cwd)
-    try:
+    with running("run", env=env, cwd=cwd) as process:
         seen = read_until(process, event)
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
         assert process.stderr is not None
         return seen, code, process.stderr.read()
+
+
+@contextlib.contextmanager
+def running(*args: str, env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    """``start(ARGS)``; on leaving, the process is killed if it still runs and its pipes
+    closed."""
+    process = start(*args, env=env, cwd=cwd)
+    try:
+        yield process
     finally:
         if process.poll() is None:
             process.kill()

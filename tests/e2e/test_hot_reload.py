@@ -4,13 +4,16 @@ configuration keeps syncing."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import requests
 from structlog.testing import capture_logs
 
 from crmbridge.bootstrap import App, build_app
@@ -71,6 +74,21 @@ def _reloader(app: App) -> ConfigReloader:
     return updates
 
 
+def _edit_before_page(reloader: ConfigReloader, page: int, edit: Callable[[], None]) -> None:
+    """Make ``edit`` (an admin saving files) happen just before page ``page`` of a pass."""
+    offered = reloader.candidate
+    pages = {"n": 0}
+
+    def candidate(pulling: frozenset[str] | None) -> Configuration | None:
+        if pulling is not None:
+            pages["n"] += 1
+            if pages["n"] == page:
+                edit()
+        return offered(pulling)
+
+    reloader.candidate = candidate  # type: ignore[method-assign]
+
+
 def _versions(app: App, ids: list[str]) -> list[str]:
     return [app.store.decisions_of(i)[-1].rule_set_version for i in ids]
 
@@ -83,18 +101,9 @@ def test_a_valid_edit_applies_from_the_next_page_of_the_running_pass(
     mappings = _copy_mappings(tmp_path)
     ids = [world.add(modified_ago_s=600 - n, budget="$40,000") for n in range(30)]
     app = _app(world, mappings, page_size=10)
+    # The admin saves while page 1 is being pushed.
+    _edit_before_page(_reloader(app), 2, lambda: _lower_budget(mappings))
     reloader = _reloader(app)
-    offered = reloader.candidate
-    calls = {"pages": 0}
-
-    def edit_after_the_first_page(pulling: frozenset[str] | None) -> Configuration | None:
-        if pulling is not None:
-            calls["pages"] += 1
-            if calls["pages"] == 2:  # the admin saves while page 1 is being pushed
-                _lower_budget(mappings)
-        return offered(pulling)
-
-    reloader.candidate = edit_after_the_first_page  # type: ignore[method-assign]
     with capture_logs() as logs:
         summary = world.sync()
 
@@ -220,24 +229,17 @@ def test_rules_reading_a_property_this_pass_does_not_pull_wait_for_the_next_pass
     mappings = _copy_mappings(tmp_path)
     ids = [world.add(modified_ago_s=600 - n, city="Lisbon") for n in range(4)]
     app = _app(world, mappings, page_size=2)
-    reloader = _reloader(app)
-    offered = reloader.candidate
-    pages = {"n": 0}
+    rules = mappings / "qualification.yaml"
 
-    def edit_mid_pass(pulling: frozenset[str] | None) -> Configuration | None:
-        if pulling is not None:
-            pages["n"] += 1
-            if pages["n"] == 2:
-                rules = mappings / "qualification.yaml"
-                _edit(rules, f"version: {OLD_VERSION}", "version: bant-2026.3")
-                _edit(
-                    rules,
-                    "criteria:\n",
-                    "criteria:\n  - name: located\n    property: city\n    op: present\n\n",
-                )
-        return offered(pulling)
+    def add_a_criterion() -> None:
+        _edit(rules, f"version: {OLD_VERSION}", "version: bant-2026.3")
+        _edit(
+            rules,
+            "criteria:\n",
+            "criteria:\n  - name: located\n    property: city\n    op: present\n\n",
+        )
 
-    reloader.candidate = edit_mid_pass  # type: ignore[method-assign]
+    _edit_before_page(_reloader(app), 2, add_a_criterion)
     with capture_logs() as logs:
         world.sync()
     assert _versions(app, ids) == [OLD_VERSION] * 4
@@ -271,6 +273,13 @@ def test_sighup_re_reads_files_whose_size_and_time_did_not_change(tmp_path: Path
     assert candidate.rules.version == "bant-2026.9"
 
 
+def _metrics_url(log: str) -> str:
+    for line in log.splitlines():
+        if '"http_serving"' in line:
+            return str(json.loads(line)["url"]) + "/metrics"
+    raise AssertionError(f"no http_serving line in:\n{log}")
+
+
 @pytest.mark.slow
 def test_the_daemon_reloads_on_sighup_and_refuses_a_broken_edit(tmp_path: Path) -> None:
     """`crmbridge run`: a broken edit is refused in its JSON log with file:line while the
@@ -286,9 +295,12 @@ def test_the_daemon_reloads_on_sighup_and_refuses_a_broken_edit(tmp_path: Path) 
             CRMBRIDGE_LOG_FORMAT="json",
             CRMBRIDGE_POLL_INTERVAL_S="3600",
         )
-        process = _cli.start("run", env=env, cwd=tmp_path)
-        try:
+        with _cli.running("run", env=env, cwd=tmp_path) as process:
             seen = _cli.read_until(process, "pass_finished")
+            url = _metrics_url(seen)
+            assert 'crmbridge_rules_version_info{pipeline="default",version="bant-2026.2"} 1.0' in (
+                requests.get(url, timeout=10).text
+            )
             rules = mappings / "qualification.yaml"
             _edit(rules, "op: gt\n    value: 50000", "op: greater\n    value: 50000")
             process.send_signal(signal.SIGHUP)
@@ -301,9 +313,13 @@ def test_the_daemon_reloads_on_sighup_and_refuses_a_broken_edit(tmp_path: Path) 
             process.send_signal(signal.SIGHUP)
             seen = _cli.read_until(process, "config_reloaded")
             assert '"rules_version": "bant-2026.3"' in seen
-        finally:
+            metrics = requests.get(url, timeout=10).text
+            for line in (
+                'crmbridge_config_reloads_total{pipeline="default",result="refused"} 1.0',
+                'crmbridge_config_reloads_total{pipeline="default",result="applied"} 1.0',
+                'crmbridge_rules_version_info{pipeline="default",version="bant-2026.3"} 1.0',
+            ):
+                assert line in metrics
+            assert 'version="bant-2026.2"' not in metrics
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()

@@ -8,15 +8,19 @@ import csv
 import io
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import requests
 
 from crmbridge.ports import RejectFilter, StateStore
 from crmbridge.review import Action, ReviewChange
 
-from ._cli import base_env, crmbridge, run_until_logged
+from ._cli import base_env, crmbridge, start
 from .conftest import MAPPINGS, World
 
 EXCEPTION_FIELD = "CRMBridge_Exception__c"
@@ -261,8 +265,9 @@ def test_report_audit_writes_one_html_page_and_csv(world: World, tmp_path: Path)
     assert "there is no month 13" in err
 
 
-def test_run_serves_the_console_when_the_settings_ask(world: World) -> None:
-    """CRMBRIDGE_CONSOLE__ENABLED=true: `run` serves the console, logs where, and stops cleanly."""
+def test_run_serves_the_console_beside_metrics_when_the_settings_ask(world: World) -> None:
+    """CRMBRIDGE_CONSOLE__ENABLED=true: `run`'s one web server answers /console/login and
+    /metrics; without the web server the setting is refused (exit 2)."""
     env = {
         **base_env(),
         "CRMBRIDGE_STATE_URL": f"sqlite:///{world.state_path}",
@@ -271,12 +276,38 @@ def test_run_serves_the_console_when_the_settings_ask(world: World) -> None:
         "CRMBRIDGE_SALESFORCE__INSTANCE_URL": world.salesforce.url,
         "CRMBRIDGE_SALESFORCE__ACCESS_TOKEN": world.salesforce.access_token,
         "CRMBRIDGE_SALESFORCE__CA_BUNDLE": world.salesforce.ca_path,
+        "CRMBRIDGE_HTTP__PORT": "0",
         "CRMBRIDGE_CONSOLE__ENABLED": "true",
-        "CRMBRIDGE_CONSOLE__PORT": "0",
         "CRMBRIDGE_CONSOLE__SECURE_COOKIES": "false",
     }
-    seen, code, _ = run_until_logged("console_serving", env=env, cwd=world.state_path.parent)
-    assert code == 0
-    line = next(json.loads(x) for x in seen.splitlines() if '"console_serving"' in x)
-    assert line["url"].startswith("http://127.0.0.1:")
-    assert line["url"].endswith("/console/")
+    process = start("run", env=env, cwd=world.state_path.parent)
+    try:
+        assert process.stderr is not None
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None:
+            assert time.monotonic() < deadline, "no http_serving line"
+            line = process.stderr.readline()
+            assert line, "crmbridge run ended before serving"
+            if '"http_serving"' in line:
+                url = json.loads(line)["url"]
+        session = requests.Session()
+        session.trust_env = False
+        login = session.get(f"{url}/console/login", timeout=10)
+        assert login.status_code == 200
+        assert "Sign in" in login.text
+        assert session.get(f"{url}/metrics", timeout=10).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+    refused = crmbridge(
+        "run", env={**env, "CRMBRIDGE_HTTP__ENABLED": "false"}, cwd=world.state_path.parent
+    )
+    assert refused.returncode == 2
+    assert "CRMBRIDGE_CONSOLE__ENABLED" in refused.stderr

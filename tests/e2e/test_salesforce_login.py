@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from crmbridge.bootstrap import build_app, require_endpoints
 from crmbridge.errors import AuthenticationError, ConfigError, RetryableApiError
 from crmbridge.sandbox._server import Fault, Response
-from crmbridge.settings import SalesforceSettings, Settings
+from crmbridge.settings import RetrySettings, SalesforceSettings, Settings
 
 from .conftest import World, write_private_key, write_rsa_key
 
@@ -178,8 +178,10 @@ def test_issued_token_that_cannot_go_in_a_header_is_retried_unseen(
         "instance_url": world.salesforce.url,
     }
     world.salesforce.faults.add(Fault("POST", "/oauth2/token", Response(200, answer), times=9))
+    settings = jwt_settings(world, key_file)
+    settings = settings.model_copy(update={"retry": RetrySettings(max_attempts=6)})
     with pytest.raises(RetryableApiError) as caught:
-        build_app(jwt_settings(world, key_file), clock=world.clock.s, sleep=world.slept.append)
+        build_app(settings, clock=world.clock.s, sleep=world.slept.append)
     assert "00DBROKEN" not in str(caught.value)
     assert world.salesforce.calls.count("POST /services/oauth2/token") == 6  # the retry budget
     assert world.salesforce.calls.count("GET /sobjects/Lead/describe") == 0

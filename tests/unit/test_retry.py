@@ -175,3 +175,77 @@ def test_errors_of_the_worker_reach_the_caller() -> None:
     fn = Flaky([ValueError("not an API error")])
     with pytest.raises(ValueError, match="not an API error"):
         policy.call(fn)
+
+
+def test_a_burst_of_transient_failures_is_outlasted_within_the_time_budget() -> None:
+    """Retrying is bounded by time, not by a handful of attempts: twelve quick 503s in a row
+    (what 30 % faults produce now and then) still end in the answer."""
+    slept: list[float] = []
+    policy = RetryPolicy("x", RetrySettings(max_wait_s=1, max_total_s=300), sleep=slept.append)
+    fn = Flaky([RetryableApiError("x", f"503 number {i}", status=503) for i in range(12)])
+    assert policy.call(fn) == "ok"
+    assert fn.calls == 13
+    assert policy.retries == 12
+
+
+def test_retrying_ends_when_the_time_budget_is_spent() -> None:
+    """Waits add up to exactly the time budget, the last one cut to end on the deadline, and
+    the last error is raised: the attempt cap is not what stops it."""
+    slept: list[float] = []
+    policy = RetryPolicy(
+        "x", RetrySettings(max_attempts=1000, max_wait_s=5, max_total_s=30), sleep=slept.append
+    )
+    fn = Flaky([RetryableApiError("x", f"fail {i}", status=503) for i in range(1000)])
+    with pytest.raises(RetryableApiError, match="fail"):
+        policy.call(fn)
+    assert sum(slept) == pytest.approx(30)
+    assert fn.calls == len(slept) + 1
+    assert fn.calls < 1000
+
+
+def test_a_retry_after_longer_than_the_budget_left_stops_retrying() -> None:
+    """A Retry-After that would end past the deadline is not waited for."""
+    slept: list[float] = []
+    policy = RetryPolicy("x", RetrySettings(max_total_s=60), sleep=slept.append)
+    fn = Flaky(
+        [
+            RetryableApiError("x", "slow", status=429, retry_after_s=50),
+            RetryableApiError("x", "slower", status=429, retry_after_s=20),
+        ]
+    )
+    with pytest.raises(RetryableApiError, match="slower"):
+        policy.call(fn)
+    assert slept == [50]
+
+
+class _Calls:
+    def __init__(self) -> None:
+        self.failed: list[tuple[str, str]] = []
+        self.succeeded: list[str] = []
+        self.retried: list[str] = []
+
+    def call_failed(self, system: str, error: BaseException) -> None:
+        self.failed.append((system, str(error)))
+
+    def call_succeeded(self, system: str) -> None:
+        self.succeeded.append(system)
+
+    def retried_(self, system: str) -> None:
+        self.retried.append(system)
+
+
+def test_the_observer_hears_every_failed_attempt_retry_and_answer() -> None:
+    """Each failed attempt, each retry and the answer reach the call observer, by system."""
+    heard = _Calls()
+
+    class Observer:
+        call_failed = heard.call_failed
+        call_succeeded = heard.call_succeeded
+        retried = heard.retried_
+
+    policy = RetryPolicy("sf", RetrySettings(), sleep=lambda s: None, observer=Observer())
+    fn = Flaky([RetryableApiError("sf", f"503 number {i}", status=503) for i in range(2)])
+    assert policy.call(fn) == "ok"
+    assert [system for system, _ in heard.failed] == ["sf", "sf"]
+    assert heard.retried == ["sf", "sf"]
+    assert heard.succeeded == ["sf"]

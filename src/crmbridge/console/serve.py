@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import structlog
 
-from crmbridge.console import console_app
+from crmbridge.console import console_app, console_blueprint
 from crmbridge.ports import StateStore
 from crmbridge.settings import Settings
 from crmbridge.state import open_store
 from crmbridge.web.server import WebServer
 
-__all__ = ["RunningConsole", "start_console"]
+__all__ = ["ConsoleMount", "RunningConsole", "console_mount", "start_console"]
 
 log = structlog.get_logger(__name__)
 
@@ -45,3 +45,27 @@ def start_console(settings: Settings) -> RunningConsole:
         )
     log.info("console_serving", url=server.url + "/console/")
     return RunningConsole(server, store)
+
+
+class ConsoleMount:
+    """The console as a blueprint for the daemon's web server (``crmbridge run`` with
+    ``CRMBRIDGE_CONSOLE__ENABLED``), with the app settings it needs and the store it opened."""
+
+    def __init__(self, settings: Settings) -> None:
+        console = settings.console
+        self._store = open_store(settings.state_url)
+        self.blueprints = [console_blueprint(self._store, session_hours=console.session_hours)]
+        self.secret_key = console.secret_key.get_secret_value() if console.secret_key else None
+        self.config: dict[str, object] = {
+            "SESSION_COOKIE_SECURE": console.secure_cookies,
+            "SESSION_COOKIE_NAME": "crmbridge_console",
+        }
+
+    def close(self) -> None:
+        self._store.close()
+
+
+def console_mount(settings: Settings) -> ConsoleMount:
+    """The console to mount beside /healthz, /readyz and /metrics. Raises like
+    ``open_store``."""
+    return ConsoleMount(settings)

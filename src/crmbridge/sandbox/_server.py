@@ -8,8 +8,11 @@ answered until the server stops (what a stuck upstream behind a proxy looks like
 
 from __future__ import annotations
 
+import contextlib
 import json
+import random
 import re
+import socket
 import ssl
 import threading
 from collections import Counter
@@ -79,20 +82,42 @@ class Fault:
         )
 
 
+@dataclass
+class FaultRate:
+    """Answer each request matching ``method`` and ``path_pattern`` with ``response`` with
+    probability ``fraction`` (drawn from a seeded generator: the same run, the same faults)."""
+
+    method: str
+    path_pattern: str
+    response: Response
+    fraction: float
+    rng: random.Random
+
+    def matches(self, request: Request) -> bool:
+        return Fault(self.method, self.path_pattern, self.response).matches(request)
+
+
 class FaultPlan:
-    """Thread-safe queue of injected faults; the first matching fault with turns left answers."""
+    """Thread-safe queue of injected faults; the first matching fault with turns left answers,
+    then, for a request none of those took, each fault rate draws in turn."""
 
     def __init__(self) -> None:
         self._faults: list[Fault] = []
+        self._rates: list[FaultRate] = []
         self._lock = threading.Lock()
 
     def add(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)
 
+    def add_rate(self, rate: FaultRate) -> None:
+        with self._lock:
+            self._rates.append(rate)
+
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._rates.clear()
 
     def take(self, request: Request) -> Response | None:
         with self._lock:
@@ -100,6 +125,9 @@ class FaultPlan:
                 if fault.times > 0 and fault.matches(request):
                     fault.times -= 1
                     return fault.response
+            for rate in self._rates:
+                if rate.matches(request) and rate.rng.random() < rate.fraction:
+                    return rate.response
         return None
 
 
@@ -155,7 +183,10 @@ class Served:
 
 
 class SimulatorServer:
-    """Serve ``handler`` on loopback in a daemon thread; ``start()`` returns the base URL."""
+    """Serve ``handler`` on loopback in a daemon thread; ``start()`` returns the base URL.
+
+    Once started, the server keeps its port: ``stop()`` then ``start()`` serves on the same
+    one again, as a system back from an outage does."""
 
     def __init__(
         self, handler: Handler, *, port: int = 0, ssl_context: ssl.SSLContext | None = None
@@ -166,6 +197,10 @@ class SimulatorServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._released = threading.Event()  # ends every hanging request
+        # Open client connections: a stop closes them too, or keep-alive clients would
+        # still be served by their connection's thread after the server "went away".
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -178,11 +213,22 @@ class SimulatorServer:
         handler = self._handler
         released = self._released
         released.clear()
+        connections, connections_lock = self._connections, self._connections_lock
 
         class _RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             # Small responses otherwise wait ~40 ms for the client's delayed ACK (Nagle).
             disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                super().setup()
+                with connections_lock:
+                    connections.add(self.connection)
+
+            def finish(self) -> None:
+                with connections_lock:
+                    connections.discard(self.connection)
+                super().finish()
 
             def _serve(self) -> None:
                 split = urlsplit(self.path)
@@ -219,6 +265,8 @@ class SimulatorServer:
                 """Silence the default stderr access log."""
 
         httpd = ThreadingHTTPServer((LOOPBACK, self._port), _RequestHandler)
+        # A restart (stop, then start) serves on the same port: an outage and its end.
+        self._port = int(httpd.server_address[1])
         httpd.daemon_threads = True
         if self._ssl_context is not None:
             httpd.socket = self._ssl_context.wrap_socket(httpd.socket, server_side=True)
@@ -238,6 +286,12 @@ class SimulatorServer:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        with self._connections_lock:
+            open_connections = list(self._connections)
+            self._connections.clear()
+        for connection in open_connections:
+            with contextlib.suppress(OSError):  # already closed by its client
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

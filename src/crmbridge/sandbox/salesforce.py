@@ -38,8 +38,10 @@ the custom fields of
   batchSize``), ``nextRecordsUrl`` locators, ``INVALID_QUERY_LOCATOR`` (trap 17); URIs over
   16,384 bytes → 414.
 - Fault injection: any status with a JSON ``[{message, errorCode}]`` or an HTML body
-  (``inject_status``), per-row errors inside HTTP 200 (``inject_row_error``), a request read
-  and never answered (``inject_hang``).
+  (``inject_status``), the same for a seeded random share of requests (``inject_fault_rate``,
+  e.g. 30 % transient 503s), per-row errors inside HTTP 200 (``inject_row_error``), a request
+  read and never answered (``inject_hang``). A stopped simulator started again serves on the
+  same port (an outage and its end).
 - Test aids: ``calls`` (a ``CallLog`` by route label), ``api_usage``/``set_api_usage``, and
   ``reset(org, limits=…)`` so a test module can share one running server (stopping one costs
   ``_server``'s poll interval).
@@ -63,6 +65,7 @@ Collections, 300 for a single upsert); a body key value that differs from the UR
 from __future__ import annotations
 
 import atexit
+import random
 import secrets
 import shutil
 import tempfile
@@ -88,6 +91,7 @@ from crmbridge.sandbox._server import (
     CallLog,
     Fault,
     FaultPlan,
+    FaultRate,
     Request,
     Response,
     Served,
@@ -134,6 +138,20 @@ _HTML_ERROR_PAGE = (
     "<body><h1>{phrase}</h1><p>The server is temporarily unable to service your request. "
     "Please try again later.</p></body></html>"
 )
+
+
+def _fault_response(
+    status: int, *, error_code: str | None = None, html: bool = False, message: str | None = None
+) -> Response:
+    """An injected answer: ``[{message, errorCode}]`` (code from ``FAULT_CODES`` unless given),
+    or an HTML error page."""
+    if html:
+        page = _HTML_ERROR_PAGE.format(status=status, phrase=HTTPStatus(status).phrase)
+        return Response(status, page, content_type="text/html;charset=UTF-8")
+    code = error_code or FAULT_CODES.get(status, "UNKNOWN_EXCEPTION")
+    text = message or FAULT_MESSAGES.get(code, code)
+    headers = {"WWW-Authenticate": "Token"} if status == 401 else {}
+    return Response(status, [{"message": text, "errorCode": code}], headers=headers)
 
 
 def _version_label(major: int) -> str:
@@ -218,6 +236,7 @@ class SalesforceSimulator(LeadRoutes, Served):
         self._cursor_number = 0
         self._ca: LocalCA = make_local_ca(ca_dir if ca_dir is not None else _process_ca_dir())
         self._server: SimulatorServer | None = None
+        self._port = 0  # kept after the first start: a restart serves on the same port
         #: JWT bearer logins: ``sim.oauth.register(consumer_key, public_pem, "user@org")``.
         self.oauth = TokenEndpoint(issue=self.issue_token, instance_url=lambda: self.url)
         self._routes = self._route_table()
@@ -225,10 +244,14 @@ class SalesforceSimulator(LeadRoutes, Served):
     # -- lifecycle
 
     def start(self) -> str:
-        """Start serving (idempotent); returns ``https://127.0.0.1:PORT``."""
+        """Start serving (idempotent); returns ``https://127.0.0.1:PORT``. After a ``stop()``
+        it serves on the same port again (an outage and its end)."""
         if self._server is None:
-            server = SimulatorServer(self._handle, ssl_context=self._ca.server_context())
+            server = SimulatorServer(
+                self._handle, port=self._port, ssl_context=self._ca.server_context()
+            )
             server.start()
+            self._port = int(server.url.rsplit(":", 1)[1])
             self._server = server
         return self._server.url
 
@@ -318,16 +341,27 @@ class SalesforceSimulator(LeadRoutes, Served):
         """Answer the next ``times`` matching requests with ``status`` before auth and budget
         checks (the call is logged, not counted). The body is ``[{message, errorCode}]`` with a
         code from ``FAULT_CODES`` unless given, or an HTML page when ``html``."""
-        if html:
-            page = _HTML_ERROR_PAGE.format(status=status, phrase=HTTPStatus(status).phrase)
-            response = Response(status, page, content_type="text/html;charset=UTF-8")
-        else:
-            code = error_code or FAULT_CODES.get(status, "UNKNOWN_EXCEPTION")
-            text = message or FAULT_MESSAGES.get(code, code)
-            headers = {"WWW-Authenticate": "Token"} if status == 401 else {}
-            response = Response(status, [{"message": text, "errorCode": code}], headers=headers)
+        response = _fault_response(status, error_code=error_code, html=html, message=message)
         self.faults.add(
             Fault(method=method, path_pattern=path_pattern, response=response, times=times)
+        )
+
+    def inject_fault_rate(
+        self,
+        fraction: float,
+        *,
+        status: int = 503,
+        method: str = "*",
+        path_pattern: str = r"^/services/data/v",
+        seed: int = 0,
+        html: bool = False,
+    ) -> None:
+        """From now on answer a ``fraction`` of matching requests (by default every versioned
+        REST call) with ``status`` and its ``inject_status`` body, drawn from a generator
+        seeded with ``seed``; ``reset`` ends it. Faulted calls are logged, not counted."""
+        response = _fault_response(status, html=html)
+        self.faults.add_rate(
+            FaultRate(method, path_pattern, response, fraction, random.Random(seed))
         )
 
     def inject_hang(self, *, method: str = "*", path_pattern: str = ".*", times: int = 1) -> None:

@@ -73,6 +73,9 @@ BASE_PROPERTIES = frozenset({MODIFIED_PROPERTY, ID_PROPERTY, "email"})
 #: Edge errors the contract says not to retry (origin unreachable by config, TLS failures).
 _PERMANENT_EDGE_STATUSES = frozenset({522, 525, 526})
 LOCKED_RETRY_S = 2.0  # 423 Locked: "retry after at least 2 s"
+#: Rate-limit headers of non-search answers (docs/hubspot-api.md#rate-limit-headers).
+RATE_LIMIT_PREFIX = "X-HubSpot-RateLimit-"
+RATE_LIMIT_HEADERS = ("Daily", "Daily-Remaining", "Max", "Remaining")
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
@@ -137,6 +140,11 @@ class HubSpotSource:
         self._timeout = (settings.connect_timeout_s, settings.read_timeout_s)
         self.page_size = min(settings.page_size, SEARCH_PAGE_MAX)
         self.calls = 0
+        #: The ``X-HubSpot-RateLimit-*`` figures of the last answer that carried them, by
+        #: header suffix (``Daily``, ``Daily-Remaining``, ``Max``, ``Remaining``). Search
+        #: answers carry none (docs/hubspot-api.md#rate-limit-headers), so this stays empty
+        #: until another call (the properties call, an error) is answered.
+        self.rate_limits: dict[str, int] = {}
         self._was_full = False
 
     # -- the port ---------------------------------------------------------------------------
@@ -244,13 +252,27 @@ class HubSpotSource:
         try:
             response = request()
         except (ApiException, PropertiesApiException) as exc:
+            self._note_rate_limits(exc.headers)
             raise translate_api_exception(exc) from None
         except urllib3.exceptions.HTTPError as exc:
             raise translate_connection_error(exc) from None
+        self._note_rate_limits(response.headers)
         try:
             return read(response.data, response.headers.get("Content-Type"))
         finally:
             response.release_conn()
+
+    def _note_rate_limits(self, headers: Any) -> None:
+        """Keep the rate-limit figures an answer's headers give (any that are numbers)."""
+        if not headers:
+            return
+        figures = {}
+        for suffix in RATE_LIMIT_HEADERS:
+            value = headers.get(RATE_LIMIT_PREFIX + suffix)
+            if value is not None and str(value).strip().isdigit():
+                figures[suffix] = int(str(value).strip())
+        if figures:
+            self.rate_limits = figures
 
     # -- one search call --------------------------------------------------------------------
     def _search(

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Dialect,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -242,5 +243,35 @@ users = Table(
     Column("updated_at", Text(), nullable=False),
 )
 
+#: One row per pass of a pipeline, newest last (``crmbridge status``); the newest are kept.
+pass_results = Table(
+    "pass_results",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("pipeline", StoredText(), nullable=False),
+    Column("started_at", Text(), nullable=False),
+    Column("finished_at", Text(), nullable=False),
+    Column("duration_s", Float(), nullable=False),
+    Column("result", Text(), nullable=False),
+    Column("error", StoredText()),
+    Column("counts_json", Text(), nullable=False),
+    Column("reasons_json", Text(), nullable=False),
+    Column("hubspot_calls", BigInteger(), nullable=False),
+    Column("salesforce_calls", BigInteger(), nullable=False),
+    Column("cursor_ms", BigInteger(), nullable=False),
+    Column("headroom_json", Text(), nullable=False),
+    Index("pass_results_newest", "pipeline", "id"),
+    sqlite_autoincrement=True,
+)
+
 #: Tables holding a pipeline's data (the meta row aside), children first.
-PIPELINE_TABLES = (review_audit, reasons, parked, ledger, cursors, decisions, salesforce_schemas)
+PIPELINE_TABLES = (
+    review_audit,
+    reasons,
+    parked,
+    ledger,
+    cursors,
+    decisions,
+    salesforce_schemas,
+    pass_results,
+)

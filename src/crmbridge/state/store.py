@@ -67,6 +67,7 @@ from crmbridge.state.schema import (
     review_audit,
     store_meta,
 )
+from crmbridge.state.service_queries import ServiceQueries
 
 DEFAULT_PIPELINE = "default"
 #: Contact ids per ``IN (…)`` query: well below SQLite's bound-parameter cap.
@@ -87,7 +88,7 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class SQLStateStore(AdminQueries, ReviewQueries):
+class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
     """The ``StateStore`` of one pipeline in a SQLite file or a PostgreSQL database.
 
     Opening it migrates the schema. Without ``create`` a store that does not exist (no file,

@@ -11,7 +11,7 @@ status dates from then). The lead source of existing decisions is read from the 
 ``hs_analytics_source`` (the shipped ``lead_source:``), where they hold it.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
