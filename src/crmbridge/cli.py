@@ -30,6 +30,16 @@ import structlog
 
 from crmbridge import reports
 from crmbridge.bootstrap import check_against_salesforce, load_config
+from crmbridge.cli_support import (
+    PIPELINE_META,
+    chosen_pipeline,
+    cli_settings,
+    configured_pipelines,
+    open_reading_store,
+    say,
+    state_option,
+    store_settings,
+)
 from crmbridge.daemon import (
     EXIT_CONFIG,
     EXIT_FATAL,
@@ -50,32 +60,19 @@ from crmbridge.errors import (
 )
 from crmbridge.logs import configure_logging
 from crmbridge.model import PassSummary
-from crmbridge.pipelines import PipelineSpec, pipelines_from, select_pipeline
-from crmbridge.ports import RejectFilter, StateStore
-from crmbridge.redaction import redact, register_secret
+from crmbridge.redaction import redact
+from crmbridge.report_cli import register as register_report_commands
+from crmbridge.review_cli import register as register_review_commands
+from crmbridge.review_cli import register_replay_and_stats, reject_filter, reject_filter_options
 from crmbridge.runner import run_service
-from crmbridge.settings import Settings, load_settings
+from crmbridge.settings import Settings
 from crmbridge.state import DEFAULT_PIPELINE, open_store, schema_revisions
-from crmbridge.text import visible
 
 log = structlog.get_logger(__name__)
 
 #: A what-if judges in parallel from this many contacts up, with at most this many processes.
 WHATIF_PARALLEL_FROM = 20_000
 WHATIF_MAX_JOBS = 4
-
-
-def _say(line: str) -> None:
-    """One line on stderr: escaped (it may quote a file or a remote answer), secrets masked."""
-    click.echo(visible(redact(line)), err=True)
-
-
-def _settings(**overrides: Any) -> Settings:
-    """The settings, their secrets registered for masking in every output."""
-    settings = load_settings(**overrides)
-    for secret in settings.secret_values():
-        register_secret(secret)
-    return settings
 
 
 @contextmanager
@@ -85,16 +82,16 @@ def _config_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        _say(f"crmbridge: configuration error ({len(exc.problems)} problem(s))")
+        say(f"crmbridge: configuration error ({len(exc.problems)} problem(s))")
         for problem in exc.problems:
-            _say(f"  {problem.location}: {problem.message}")
+            say(f"  {problem.location}: {problem.message}")
             if problem.hint:
-                _say(f"    hint: {problem.hint}")
+                say(f"    hint: {problem.hint}")
         raise SystemExit(EXIT_CONFIG) from None
     except StateStoreError as exc:
-        _say("crmbridge: state store unusable")
-        _say(f"  state store {exc.location}: {exc.problem}")
-        _say(f"    hint: {exc.hint}")
+        say("crmbridge: state store unusable")
+        say(f"  state store {exc.location}: {exc.problem}")
+        say(f"    hint: {exc.hint}")
         raise SystemExit(EXIT_STATE_STORE) from None
 
 
@@ -112,7 +109,7 @@ _API_ERRORS = (FatalApiError, RetryableApiError, RequestRejectedError)
 
 def _exit_on_api_error(what: str, exc: Exception) -> NoReturn:
     """Print why a remote call failed; exit 3 when credentials were refused, else 1."""
-    _say(f"crmbridge: {what}: {exc}")
+    say(f"crmbridge: {what}: {exc}")
     raise SystemExit(
         EXIT_FATAL if isinstance(exc, AuthenticationError) else EXIT_STOPPED_EARLY
     ) from None
@@ -126,9 +123,9 @@ def main() -> None:
 
 # -- syncing ------------------------------------------------------------------------------------
 def _run(once: bool, *, dry_run: bool = False, pipeline: str | None = None) -> None:
-    settings = _settings()
+    settings = cli_settings()
     configure_logging(settings.log_format, settings.log_level)
-    specs = _pipelines(settings, pipeline)
+    specs = configured_pipelines(settings, pipeline)
     stop = threading.Event()
     install_signal_handlers(stop)
     several = len(specs) > 1
@@ -152,14 +149,42 @@ def _run(once: bool, *, dry_run: bool = False, pipeline: str | None = None) -> N
     raise SystemExit(code)
 
 
-def _pipelines(settings: Settings, name: str | None) -> list[PipelineSpec]:
-    """The configured pipelines (only ``name`` when given), their secrets registered for
-    masking; a name that is not configured is a ConfigError listing those that are."""
-    specs = pipelines_from(settings)
-    for spec in specs:
-        for secret in spec.settings.secret_values():
-            register_secret(secret)
-    return select_pipeline(specs, name)
+@main.command()
+@click.option("--state-url", default=None, help="State store URL (default: CRMBRIDGE_STATE_URL).")
+@click.option(
+    "--host", default=None, help="Address to serve on (default: CRMBRIDGE_CONSOLE__HOST)."
+)
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Port (default: CRMBRIDGE_CONSOLE__PORT; 0: any free one).",
+)
+@click.option(
+    "--pipeline",
+    default=None,
+    help="Whose reject log to show (default: CRMBRIDGE_CONSOLE__PIPELINE, `default`).",
+)
+def console(
+    state_url: str | None, host: str | None, port: int | None, pipeline: str | None
+) -> None:
+    """Serve the reviewer console until SIGTERM/SIGINT (users: `crmbridge users add`)."""
+    from crmbridge.console.serve import start_console  # noqa: PLC0415 - Flask only here
+
+    settings = store_settings(state_url)
+    chosen = {
+        k: v for k, v in (("host", host), ("port", port), ("pipeline", pipeline)) if v is not None
+    }
+    settings = settings.model_copy(update={"console": settings.console.model_copy(update=chosen)})
+    configure_logging(settings.log_format, settings.log_level)
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    served = start_console(settings)
+    click.echo(f"Reviewer console at {served.url} (Ctrl-C stops it)", err=True)
+    try:
+        stop.wait()
+    finally:
+        served.close()
 
 
 @contextmanager
@@ -206,7 +231,7 @@ def demo(contacts: int, state_url: str) -> None:
     """Full sync against the built-in HubSpot and Salesforce simulators, with a summary."""
     from crmbridge.demo import run_demo  # noqa: PLC0415 - simulators load only for the demo
 
-    settings = _settings(state_url=state_url)
+    settings = cli_settings(state_url=state_url)
     configure_logging("console", "WARNING")
     raise SystemExit(run_demo(settings, contacts=contacts, echo=click.echo))
 
@@ -214,112 +239,27 @@ def demo(contacts: int, state_url: str) -> None:
 # -- the reject log -----------------------------------------------------------------------------
 @main.group()
 def rejects() -> None:
-    """Inspect the reject log: why each lead was held back, by which rule-set version."""
-
-
-_PIPELINE_META = "crmbridge.pipeline"
-
-
-def _remember_pipeline(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    del param
-    ctx.meta[_PIPELINE_META] = value
-
-
-_pipeline_option = click.option(
-    "--pipeline",
-    default=None,
-    expose_value=False,
-    callback=_remember_pipeline,
-    help="The pipeline to read (needed when CRMBRIDGE_PIPELINES_FILE defines several).",
-)
-
-
-def _state_option(command: Any) -> Any:
-    """``--state-url`` and ``--pipeline``: which store, and whose state in it."""
-    command = click.option(
-        "--state-url", default=None, help="State store URL (default: CRMBRIDGE_STATE_URL)."
-    )(command)
-    return _pipeline_option(command)
-
-
-def _chosen_pipeline(settings: Settings) -> str:
-    """The pipeline ``--pipeline`` names; without it the only configured one (``default``
-    without a pipelines file). Several configured and none named is a ConfigError."""
-    name: str | None = click.get_current_context().meta.get(_PIPELINE_META)
-    if name is not None:
-        return name
-    if settings.pipelines_file is None:
-        return DEFAULT_PIPELINE
-    specs = _pipelines(settings, None)
-    if len(specs) > 1:
-        raise ConfigError(
-            ConfigProblem(
-                Location("--pipeline"),
-                f"{settings.pipelines_file} defines {len(specs)} pipelines: name one",
-                hint="e.g. --pipeline " + specs[0].name,
-            )
-        )
-    return specs[0].name
-
-
-def _store_settings(state_url: str | None) -> Settings:
-    """Settings with ``--state-url`` applied; warnings (a moved store) go to stderr, while
-    the command's own output stays alone on stdout."""
-    settings = _settings(**({"state_url": state_url} if state_url else {}))
-    configure_logging(settings.log_format, "WARNING")
-    return settings
-
-
-def _open_store(state_url: str | None) -> StateStore:
-    """The existing state store of the chosen pipeline, for the read-only commands."""
-    settings = _store_settings(state_url)
-    return open_store(settings.state_url, read_only=True, pipeline=_chosen_pipeline(settings))
+    """Work the reject log: why each lead was held back, by which rule-set version; approve,
+    dismiss, escalate, reopen, replay, stats."""
 
 
 @rejects.command("list")
-@_state_option
-@click.option("--all", "include_resolved", is_flag=True, help="Include resolved rejects.")
-@click.option("--criterion", help="Only rejects failing this criterion (e.g. budget).")
-@click.option("--code", help="Only rejects with this error code (e.g. DUPLICATES_DETECTED).")
-@click.option(
-    "--stage",
-    type=click.Choice(["qualification", "mapping", "salesforce"]),
-    help="Only this stage.",
-)
-@click.option("--contact", "contact_id", help="Only this HubSpot contact id.")
-@click.option("--rule-version", help="Only decisions made under this rule-set version.")
+@state_option
+@reject_filter_options
 @click.option(
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Rows to show."
 )
 @click.option(
     "--offset", type=click.IntRange(min=0), default=0, help="Rows to skip (newest first)."
 )
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 def rejects_list(
-    *,
-    state_url: str | None,
-    include_resolved: bool,
-    criterion: str | None,
-    code: str | None,
-    stage: str | None,
-    contact_id: str | None,
-    rule_version: str | None,
-    limit: int,
-    offset: int,
-    fmt: str,
+    *, state_url: str | None, limit: int, offset: int, fmt: str, **filters: Any
 ) -> None:
-    """List rejected leads, newest first (open ones unless --all)."""
-    store = _open_store(state_url)
-    query = RejectFilter(
-        include_resolved=include_resolved,
-        stage=stage,
-        criterion=criterion,
-        code=code,
-        contact_id=contact_id,
-        rule_set_version=rule_version,
-        limit=limit,
-        offset=offset,
-    )
+    """List rejected leads, newest first: the queue (open and escalated) unless --status or
+    --all says otherwise."""
+    store = open_reading_store(state_url)
+    query = reject_filter(filters, limit=limit, offset=offset)
     try:
         records = store.rejects(query)
         total = store.count_rejects(query)
@@ -328,26 +268,32 @@ def rejects_list(
     if fmt == "json":
         click.echo(json.dumps([reports.reject_json(r) for r in records], indent=2))
         return
+    if fmt == "csv":
+        click.echo(reports.rejects_csv(records), nl=False)
+        return
     click.echo(reports.rejects_table(records, total=total, offset=offset))
 
 
 @rejects.command("show")
-@_state_option
+@state_option
 @click.argument("reject_id", type=int)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def rejects_show(state_url: str | None, reject_id: int, fmt: str) -> None:
     """Show one reject: every failed criterion, the inputs it read, the rule-set version."""
-    store = _open_store(state_url)
+    store = open_reading_store(state_url)
     try:
         record = store.reject(reject_id)
+        trail = store.audit_trail(reject_id)
     finally:
         store.close()
     if record is None:
         raise click.ClickException(f"no reject with id {reject_id} (see `crmbridge rejects list`)")
     if fmt == "json":
-        click.echo(json.dumps(reports.reject_json(record), indent=2))
+        shown = reports.reject_json(record)
+        shown["review"] = [reports.audit_json(entry) for entry in trail]
+        click.echo(json.dumps(shown, indent=2))
     else:
-        click.echo(reports.reject_text(record))
+        click.echo(reports.reject_text(record, trail))
 
 
 # -- admin helpers ------------------------------------------------------------------------------
@@ -366,10 +312,10 @@ def validate(mappings_dir: Path | None, files_only: bool, pipeline: str | None) 
 
     Exit 2 for a problem; 3 when Salesforce refuses the credentials; 1 when it cannot be
     reached (the files themselves are then fine)."""
-    settings = _settings()
+    settings = cli_settings()
     targets: list[tuple[str | None, Settings]] = [(None, settings)]
     if mappings_dir is None and (settings.pipelines_file is not None or pipeline is not None):
-        targets = [(spec.name, spec.settings) for spec in _pipelines(settings, pipeline)]
+        targets = [(spec.name, spec.settings) for spec in configured_pipelines(settings, pipeline)]
     stop = threading.Event()
     install_signal_handlers(stop)
     for name, chosen in targets:
@@ -395,7 +341,7 @@ def validate(mappings_dir: Path | None, files_only: bool, pipeline: str | None) 
 
 
 @main.command()
-@_state_option
+@state_option
 @click.option(
     "--rules",
     "rules_file",
@@ -441,10 +387,10 @@ def whatif(
 
     if rules_file is None and mappings_dir is None:
         raise click.UsageError("give the proposal: --rules FILE and/or --mappings DIR")
-    settings = _store_settings(state_url)
-    default_dir = _pipeline_settings(settings, _chosen_pipeline(settings)).mappings_dir
+    settings = store_settings(state_url)
+    default_dir = _pipeline_settings(settings, chosen_pipeline(settings)).mappings_dir
     config = load_config(mappings_dir or default_dir, rules_file=rules_file)
-    store = _open_store(state_url)
+    store = open_reading_store(state_url)
     try:
         stored = store.latest_schema(config.mapping.target_object)
         if stored is None:
@@ -480,7 +426,7 @@ def whatif(
 
 
 @main.command()
-@_state_option
+@state_option
 @click.option(
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Rows to show."
 )
@@ -491,7 +437,7 @@ def whatif(
 def flagged(state_url: str | None, limit: int, offset: int, fmt: str) -> None:
     """Leads synced with a placeholder or without a bad value (fields.yaml `incomplete`),
     newest first: the values a reviewer should fix in HubSpot or Salesforce."""
-    store = _open_store(state_url)
+    store = open_reading_store(state_url)
     try:
         records = store.flagged(limit=limit, offset=offset)
         total = store.count_flagged()
@@ -520,7 +466,7 @@ def mappings_schema(out: Path | None) -> None:
     use to complete and check keys as you type (see the files' first line)."""
     from crmbridge.schemas import SCHEMA_DIR, write_schemas  # noqa: PLC0415 - only here
 
-    directory = out or _settings().mappings_dir / SCHEMA_DIR
+    directory = out or cli_settings().mappings_dir / SCHEMA_DIR
     for path in write_schemas(directory):
         click.echo(f"wrote {path}")
 
@@ -550,7 +496,7 @@ def mappings_init(out: Path, force: bool) -> None:
                 for path in taken
             ]
         )
-    settings = _settings()
+    settings = cli_settings()
     configure_logging(settings.log_format, "WARNING")
     stop = threading.Event()
     install_signal_handlers(stop)
@@ -580,14 +526,14 @@ def mappings_init(out: Path, force: bool) -> None:
 
 
 @main.command()
-@_state_option
+@state_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def status(state_url: str | None, fmt: str) -> None:
     """Where each pipeline stands: cursor, lag, ledger counts, the last pass (result, counts,
     API calls), API headroom, and which replica holds its lease."""
     from crmbridge.status_report import status_json, status_text  # noqa: PLC0415 - only here
 
-    settings = _store_settings(state_url)
+    settings = store_settings(state_url)
     first = open_store(settings.state_url, read_only=True)
     stores = [first]
     try:
@@ -609,11 +555,11 @@ def state() -> None:
 
 
 @state.command("init")
-@_state_option
+@state_option
 def state_init(state_url: str | None) -> None:
     """Create a new state store where CRMBRIDGE_STATE_URL points (sync and run never do), with
     the state of every configured pipeline (or of --pipeline)."""
-    settings = _store_settings(state_url)
+    settings = store_settings(state_url)
     for name in _init_names(settings):
         try:
             store = open_store(settings.state_url, pipeline=name)
@@ -632,31 +578,31 @@ def _pipeline_settings(settings: Settings, name: str) -> Settings:
     """The settings of pipeline ``name`` (the environment's without a pipelines file)."""
     if settings.pipelines_file is None:
         return settings
-    return _pipelines(settings, name)[0].settings
+    return configured_pipelines(settings, name)[0].settings
 
 
 def _init_names(settings: Settings) -> list[str]:
-    name: str | None = click.get_current_context().meta.get(_PIPELINE_META)
+    name: str | None = click.get_current_context().meta.get(PIPELINE_META)
     if name is not None or settings.pipelines_file is None:
         return [name or DEFAULT_PIPELINE]
-    return [spec.name for spec in _pipelines(settings, None)]
+    return [spec.name for spec in configured_pipelines(settings, None)]
 
 
 @state.command("upgrade")
-@_state_option
+@state_option
 def state_upgrade(state_url: str | None) -> None:
     """Apply pending schema migrations (every command does on start; this does only that)."""
-    settings = _store_settings(state_url)
-    open_store(settings.state_url, pipeline=_chosen_pipeline(settings)).close()
+    settings = store_settings(state_url)
+    open_store(settings.state_url, pipeline=chosen_pipeline(settings)).close()
     current, head = schema_revisions(settings.state_url)
     click.echo(f"schema revision {current} (newest known: {head})")
 
 
 @state.command("current")
-@_state_option
+@state_option
 def state_current(state_url: str | None) -> None:
     """Print the store's schema revision and the newest this crmbridge knows; migrate nothing."""
-    settings = _store_settings(state_url)
+    settings = store_settings(state_url)
     current, head = schema_revisions(settings.state_url)
     shown = current or "none (empty, or from before schema revisions: opening it upgrades it)"
     click.echo(f"schema revision {shown} (newest known: {head})")
@@ -671,10 +617,12 @@ def config() -> None:
 def config_show() -> None:
     """Print the settings every pipeline would use, secrets masked: the environment's alone
     (pipeline ``default``), or each pipeline of CRMBRIDGE_PIPELINES_FILE merged with it."""
-    settings = _settings()
+    settings = cli_settings()
     shown = {
         "pipelines_file": str(settings.pipelines_file) if settings.pipelines_file else None,
-        "pipelines": {spec.name: spec.settings.redacted() for spec in _pipelines(settings, None)},
+        "pipelines": {
+            spec.name: spec.settings.redacted() for spec in configured_pipelines(settings, None)
+        },
     }
     click.echo(redact(json.dumps(shown, indent=2)))
 
@@ -719,3 +667,8 @@ def sandbox_serve(contacts: int, env_file: Path | None) -> None:
         click.echo("\nCtrl-C stops them.")
         while not stop.wait(0.5):
             pass
+
+
+register_review_commands(rejects)
+register_replay_and_stats(rejects)
+register_report_commands(main)

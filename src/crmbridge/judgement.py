@@ -16,6 +16,12 @@ Contracts:
 - A flagged value (``incomplete: placeholder``) is written when the lead is created, and left
   out once Salesforce has the Lead, so a rep's correction there is never overwritten by it.
 - A lead whose payload hashes as the one last pushed is ``UNCHANGED`` (nothing to send).
+- An exception (a reviewer approved the reject) lets the lead through despite the rules: the
+  qualification's verdict is recorded (``qualified`` stays what the rules said) but does not
+  hold the lead back, nor does a held stage move (the stage is kept, as when forbidden); the
+  map must still build a Lead. The decision carries the exception (who approved it, when, the
+  note, the rule-set version) and, when ``fields.yaml`` names an ``exception_field``, so does
+  the Lead.
 - The stage: the tier's stage, else the stage map's; the stage map's ``moves`` policy judges
   the move from the stage last pushed (``LedgerEntry.lead_stage``), and every decision
   records it. A forbidden regression keeps the stage (the Status is not sent); a held one
@@ -137,8 +143,11 @@ def judge(
     config: Configuration,
     schema: ObjectSchema,
     entry: LedgerEntry | None,
+    *,
+    exception: Mapping[str, str] | None = None,
 ) -> Decision:
-    """The decision about ``contact`` before any push. Never raises (see the module's contracts)."""
+    """The decision about ``contact`` before any push; with ``exception`` (a reviewer's
+    approval), despite the rules. Never raises (see the module's contracts)."""
     # The decision's fields, filled as the judgement goes and made into a Decision once (the
     # replay judges 100,000 contacts: building it step by step with replace() shows).
     made: dict[str, Any] = {
@@ -150,7 +159,10 @@ def judge(
         "qualified": False,
         "inputs": {name: contact.get(name) for name in sorted(contact.properties)},
         "lead_stage": entry.lead_stage if entry is not None else None,
+        "lead_source": contact.properties.get(config.mapping.lead_source),
     }
+    if exception is not None:
+        made["exception"] = {**exception, "rule_set_version": config.rules.version}
     if contact.archived:
         return Decision(**made)  # archived in HubSpot: never changes sales data (trap 7)
     stage = RejectStage.QUALIFICATION
@@ -187,11 +199,16 @@ def _verdict(  # noqa: PLR0917 - the judgement's inputs, passed along once
     made["transition"] = move
     made["flags"] = mapped.flags
     reasons = qualification.reasons + result.reasons
-    held = move is not None and move.verdict is MoveVerdict.HELD
+    excepted = made.get("exception")
+    passes_rules = qualification.qualified or excepted is not None
+    if excepted is not None:
+        reasons = result.reasons  # the reviewer's exception overrides the rules' reasons
+        result = _mark_exception(result, excepted, config, schema)
+    held = move is not None and move.verdict is MoveVerdict.HELD and excepted is None
     if held and move is not None:
         reasons += (_held_reason(move),)
-    if not qualification.qualified or result.lead is None or result.reasons or held:
-        stage = RejectStage.QUALIFICATION if not qualification.qualified else RejectStage.MAPPING
+    if not passes_rules or result.lead is None or result.reasons or held:
+        stage = RejectStage.QUALIFICATION if not passes_rules else RejectStage.MAPPING
         made.update(outcome=Outcome.REJECTED, stage=stage, reasons=reasons)
         return
     fields: dict[str, FieldValue] = dict(result.lead.fields)
@@ -234,6 +251,35 @@ def _stage(
         return move, result
     value = config.mapping.stage_value(move.after, schema)
     return move, with_field(result, stage_map.target, value)
+
+
+#: The exception note's length when the field's own length is not known.
+EXCEPTION_NOTE_MAX_CHARS = 255
+
+
+def exception_note(exception: Mapping[str, str]) -> str:
+    """The exception as one line of text (what the Salesforce field shows)."""
+    who = exception.get("approved_by", "?")
+    when = exception.get("approved_at", "")[:10]
+    note = exception.get("note") or ""
+    text = f"Exception approved by {who} on {when} (reject {exception.get('reject_id', '?')}, "
+    text += f"rules {exception.get('rule_set_version', '?')})"
+    return text + (f": {note}" if note else "")
+
+
+def _mark_exception(
+    result: MapResult, exception: Mapping[str, str], config: Configuration, schema: ObjectSchema
+) -> MapResult:
+    """``result`` with the exception note in ``exception_field`` (cut to the field's length)."""
+    name = config.mapping.exception_field
+    if name is None:
+        return result
+    spec = schema.field(name)
+    limit = spec.length if spec is not None and spec.length else EXCEPTION_NOTE_MAX_CHARS
+    text = clean_text(exception_note(exception))
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return with_field(result, name, text)
 
 
 def _held_reason(move: StageMove) -> Reason:

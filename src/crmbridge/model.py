@@ -376,7 +376,10 @@ class Decision:
     replayed over stored decisions without calling HubSpot again. ``tier`` and ``score`` are
     the grade the rules gave (``None`` without tiers or points), ``lead_stage`` the stage the
     lead is at in Salesforce once this decision is done, ``transition`` the stage move it
-    judged, and ``flags`` the values it synced without (for a reviewer to fix)."""
+    judged, and ``flags`` the values it synced without (for a reviewer to fix).
+    ``lead_source`` is the contact's lead-source value (``fields.yaml`` ``lead_source:``),
+    pulled and stored, never judged; ``exception`` is set on a lead a reviewer let through
+    despite the rules (who approved it, when, the reject, the rule-set version it failed)."""
 
     contact_id: str
     modified_at_ms: int
@@ -396,6 +399,8 @@ class Decision:
     lead_stage: str | None = None
     transition: StageMove | None = None
     flags: tuple[Flag, ...] = ()
+    lead_source: str | None = None
+    exception: Mapping[str, str] | None = None
 
 
 @dataclass
@@ -412,6 +417,10 @@ class PassSummary:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     #: Leads synced (created, updated) with flags: values a reviewer should fix.
     flagged: int = 0
+    #: Leads synced (created, updated) as a reviewer's exception to the rules.
+    exceptions: int = 0
+    #: Rejects judged again from their stored values (approved, or marked by a replay).
+    rejudged: int = 0
     hubspot_calls: int = 0
     salesforce_calls: int = 0
     stopped_early: str | None = None

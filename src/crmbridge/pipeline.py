@@ -45,6 +45,7 @@ from crmbridge.judgement import (
     INTERNAL,
     INTERNAL_CODE,
     internal_reason,
+    judge,
     judge_contacts,
     newest_versions,
     payload_hash,
@@ -86,6 +87,8 @@ ROW_RETRY_BASE_S = 1.0
 #: A parked lead that keeps failing transiently becomes a visible reject after this many passes.
 PARKED_MAX_ATTEMPTS = 10
 PARKED_PER_PASS = 1000
+#: Rejects judged again per pass from the reject log (approved, or marked by a replay).
+DUE_PER_PASS = 1000
 SCHEMA_TTL_S = 3600.0
 
 log = structlog.get_logger(__name__)
@@ -235,6 +238,7 @@ class SyncPipeline:
                 self._judge_only(schema, summary)
             else:
                 self._retry_parked(summary)
+                self._judge_due(schema, summary)
                 self._push_pages(self._judged_pages(schema, summary), summary)
         except (FatalApiError, RetryableApiError, RequestRejectedError) as exc:
             self._stopped(summary, exc)
@@ -498,6 +502,31 @@ class SyncPipeline:
             batch[middle:], payloads[middle:]
         )
 
+    def _judge_due(self, schema: ObjectSchema, summary: PassSummary) -> None:
+        """Judge again, from the values they stored, the rejects a reviewer approved (they go
+        through despite the rules, marked as exceptions) and those a replay marked (judged by
+        the current rules and map), then push and commit them like a page without a cursor."""
+        due = self.store.due_rejects(DUE_PER_PASS)
+        if not due:
+            return
+        config = self._config
+        ledger = self.store.ledger([d.decision.contact_id for d in due])
+        judged = _Judged(None, config, [], [], ledger)
+        for item in due:
+            old = item.decision
+            contact = SourceContact(old.contact_id, old.inputs, old.modified_at_ms)
+            decision = judge(
+                contact, config, schema, ledger.get(contact.id), exception=item.exception
+            )
+            (judged.to_push if decision.outcome is Outcome.TO_PUSH else judged.settled).append(
+                decision
+            )
+        summary.rejudged += len(due)
+        self._push_pages(iter([judged]), summary)
+        replayed = [d.reject_id for d in due if d.exception is None]
+        if replayed:
+            self.store.unmark_requeued(replayed)
+
     def _retry_parked(self, summary: PassSummary) -> None:
         """Resend leads parked by earlier passes (their payload was mapped when parked)."""
         parked = self.store.parked(PARKED_PER_PASS)
@@ -545,9 +574,11 @@ def _count(summary: PassSummary, decisions: Sequence[Decision]) -> None:
             case Outcome.CREATED:
                 summary.created += 1
                 summary.flagged += bool(decision.flags)
+                summary.exceptions += decision.exception is not None
             case Outcome.UPDATED:
                 summary.updated += 1
                 summary.flagged += bool(decision.flags)
+                summary.exceptions += decision.exception is not None
             case Outcome.UNCHANGED:
                 summary.unchanged += 1
             case Outcome.SKIPPED:

@@ -19,6 +19,7 @@ from crmbridge.model import (
     SourceContact,
 )
 from crmbridge.observe import PassRecord
+from crmbridge.review import AuditEntry, ReviewChange, ReviewResult
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,12 @@ class RejectRecord:
     decision: Decision
     resolved_at: str | None = None
     resolution: str | None = None
+    #: The review status (``crmbridge.review.Status``), since when, and to whom it is escalated.
+    status: str = "open"
+    status_changed_at: str | None = None
+    assignee: str | None = None
+    #: Marked by ``rejects replay --apply``: judged again on the next pass.
+    requeued: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,10 @@ class StoredSchema:
 
 @dataclass(frozen=True)
 class RejectFilter:
-    """Which rejects to list: open ones unless ``include_resolved``; every filter set must hold."""
+    """Which rejects to list; every filter set must hold. ``statuses``: those review statuses;
+    unset, the queue (open and escalated), or every status with ``include_resolved``.
+    ``since`` and ``until`` are days (``YYYY-MM-DD``, UTC, both included); ``text`` is found
+    (ignoring case) in the contact id, e-mail, reasons or HubSpot values."""
 
     include_resolved: bool = False
     stage: str | None = None
@@ -140,8 +150,61 @@ class RejectFilter:
     code: str | None = None
     contact_id: str | None = None
     rule_set_version: str | None = None
+    statuses: tuple[str, ...] | None = None
+    lead_source: str | None = None
+    tier: str | None = None
+    assignee: str | None = None
+    since: str | None = None
+    until: str | None = None
+    text: str | None = None
     limit: int = 50
     offset: int = 0
+
+
+@dataclass(frozen=True)
+class DueReject:
+    """A reject the next pass judges again from its stored values: approved by a reviewer
+    (``exception`` says who, when and why) or marked by a replay (``exception`` is ``None``)."""
+
+    reject_id: int
+    decision: Decision
+    exception: dict[str, str] | None
+
+
+@dataclass(frozen=True)
+class DecisionCount:
+    """How many decisions share these values (one row of :meth:`StateStore.decision_counts`).
+    ``criterion`` and ``code`` are set when counting reasons."""
+
+    day: str
+    outcome: str
+    stage: str | None
+    tier: str | None
+    lead_source: str | None
+    exception: bool
+    count: int
+    criterion: str | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceQuality:
+    """Contacts of one lead source by their latest decision: how many, how many qualified."""
+
+    lead_source: str | None
+    contacts: int
+    qualified: int
+
+
+@dataclass(frozen=True)
+class User:
+    """A console account: its name, role (viewer, reviewer, admin) and argon2 hash."""
+
+    name: str
+    role: str
+    password_hash: str
+    created_at: str
+    updated_at: str
 
 
 @dataclass(frozen=True)
@@ -253,6 +316,66 @@ class StateStore(Protocol):
 
     def count_flagged(self) -> int:
         """How many leads :meth:`flagged` lists in all."""
+        ...
+
+    # -- the reviewers' workflow ---------------------------------------------------------------
+    def reject_ids(self, query: RejectFilter) -> list[int]:
+        """The ids of every reject ``query`` selects (``limit`` and ``offset`` aside), newest
+        first: bulk actions on a filter."""
+        ...
+
+    def change_review(self, reject_ids: Sequence[int], change: ReviewChange) -> list[ReviewResult]:
+        """Apply ``change`` to each reject (in one transaction), where ``review.refusal``
+        allows it, with an audit entry for each; one result per id, in order, refused ones with
+        the reason (an unknown id is refused too)."""
+        ...
+
+    def audit_trail(self, reject_id: int) -> list[AuditEntry]:
+        """Every status change of one reject, oldest first."""
+        ...
+
+    def audit_entries(self, since: str, until: str) -> list[AuditEntry]:
+        """Every status change made from ``since`` to before ``until`` (ISO times), oldest first."""
+        ...
+
+    def due_rejects(self, limit: int) -> list[DueReject]:
+        """Up to ``limit`` unresolved rejects approved (excepted) or marked by a replay, oldest
+        first: what the next pass judges again from the stored values."""
+        ...
+
+    def unmark_requeued(self, reject_ids: Sequence[int]) -> None:
+        """Clear the replay's mark of these rejects (they were judged again)."""
+        ...
+
+    def decision_counts(
+        self, since: str, until: str, *, by_reason: bool = False
+    ) -> list[DecisionCount]:
+        """Decisions made from ``since`` to before ``until`` (ISO times), counted by day,
+        outcome, stage, tier, lead source and exception (and each reason's criterion and code
+        with ``by_reason``: a decision then counts once per reason)."""
+        ...
+
+    def source_quality(self) -> list[SourceQuality]:
+        """Per lead source, the contacts whose latest decision judged them, and how many of
+        those the rules qualified."""
+        ...
+
+    # -- console users -------------------------------------------------------------------------
+    def users(self) -> list[User]:
+        """Every console user, by name."""
+        ...
+
+    def user(self, name: str) -> User | None:
+        """One console user; ``None`` when there is none of that name."""
+        ...
+
+    def save_user(self, name: str, role: str, password_hash: str, *, new: bool) -> bool:
+        """Add a user (``new``) or replace an existing one's role and hash; False when ``new``
+        and the name is taken, or not ``new`` and there is no such user."""
+        ...
+
+    def remove_user(self, name: str) -> bool:
+        """Remove a user; False when there was none of that name."""
         ...
 
     def ping(self) -> None:

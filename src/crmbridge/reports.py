@@ -6,16 +6,20 @@ value or a Salesforce message must not clear the screen or break a table. JSON o
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from crmbridge.model import Decision, PassSummary
 from crmbridge.ports import DecisionRecord, RejectRecord, StoreIdentity
+from crmbridge.review import AuditEntry, Status
 from crmbridge.text import visible
 
 
-def _ms_to_iso(ms: int) -> str:
+def ms_iso(ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC to the second (``2026-11-03T09:00:00Z``)."""
     return (
         datetime.fromtimestamp(ms / 1000, tz=UTC)
         .isoformat(timespec="seconds")
@@ -40,6 +44,11 @@ def summary_text(summary: PassSummary, *, elapsed_s: float | None = None) -> str
         lines.append(f"    {visible(reason):<24}{count:>7}")
     if summary.flagged:
         lines.append(f"  {'synced with flags':<26}{summary.flagged:>7}  (`crmbridge flagged`)")
+    if summary.rejudged:
+        lines.append(
+            f"  {'judged again (reviewed)':<26}{summary.rejudged:>7}"
+            f"  ({summary.exceptions} synced as exceptions)"
+        )
     lines.append(f"  {'failed (parked for retry)':<26}{summary.parked:>7}")
     if summary.skipped:
         lines.append(f"  {'skipped (archived)':<26}{summary.skipped:>7}")
@@ -96,12 +105,40 @@ def _listing(
     return "\n".join(lines)
 
 
-def rejects_table(records: list[RejectRecord], *, total: int, offset: int) -> str:
-    """`rejects list`: one line per reject, cells escaped and cut to their column."""
+def age(since: str | None, now: datetime | None = None) -> str:
+    """How long ago ``since`` (an ISO time) was, in the largest whole unit: 3d, 5h, 12m."""
+    if not since:
+        return "-"
+    try:
+        then = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        return "-"
+    seconds = max(((now or datetime.now(UTC)) - then).total_seconds(), 0)
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return "now"
+
+
+def review_status(record: RejectRecord, now: datetime | None = None) -> str:
+    """A reject's status as the queue shows it: an escalation with its assignee and age."""
+    if record.status == Status.ESCALATED:
+        return f"escalated→{record.assignee or '?'} {age(record.status_changed_at, now)}"
+    if record.requeued:
+        return f"{record.status} (replay)"
+    return record.status
+
+
+def rejects_table(
+    records: list[RejectRecord], *, total: int, offset: int, now: datetime | None = None
+) -> str:
+    """`rejects list`: one line per reject, cells escaped and cut to their column; the status
+    shows to whom and since when a reject is escalated."""
     if not records:
         return "No rejects match."
-    columns = [
+    columns: list[_Column] = [
         *_lead_columns("WHEN (UTC)"),
+        ("STATUS", 28, lambda r: review_status(r, now) if isinstance(r, RejectRecord) else ""),
         ("RULES", 20, lambda r: r.decision.rule_set_version),
         ("REASONS", 100, lambda r: "; ".join(x.message for x in r.decision.reasons)),
     ]
@@ -109,23 +146,24 @@ def rejects_table(records: list[RejectRecord], *, total: int, offset: int) -> st
     return table + " `crmbridge rejects show ID` for details."
 
 
-def reject_text(record: RejectRecord) -> str:
-    """`rejects show`: one reject in full, every outside text escaped."""
+def reject_text(record: RejectRecord, trail: Sequence[AuditEntry] = ()) -> str:
+    """`rejects show`: one reject in full with its audit trail, every outside text escaped."""
     d = record.decision
     lines = [
         f"Reject {record.id}",
         f"  HubSpot contact   {d.contact_id}",
         f"  e-mail            {d.email or '-'}",
         f"  rejected at       {record.decided_at}",
-        f"  contact version   lastmodifieddate {_ms_to_iso(d.modified_at_ms)}",
+        f"  contact version   lastmodifieddate {ms_iso(d.modified_at_ms)}",
         f"  stage             {d.stage.value if d.stage else '-'}",
         f"  rule-set version  {d.rule_set_version}",
         "  status            "
         + (
             f"resolved ({record.resolution}) at {record.resolved_at}"
             if record.resolved_at
-            else "open"
+            else f"{review_status(record)} (since {record.status_changed_at or '-'})"
         ),
+        f"  lead source       {d.lead_source or '-'}",
         "  reasons:",
     ]
     lines += [f"    - {r.message}" + (f"  [{r.code}]" if r.code else "") for r in d.reasons]
@@ -139,7 +177,80 @@ def reject_text(record: RejectRecord) -> str:
     lines.append("  inputs (HubSpot properties read):")
     for key, value in sorted(d.inputs.items()):
         lines.append(f"    {key}: " + ("(empty)" if value is None else f'"{value}"'))
+    if trail:
+        lines.append("  review:")
+        lines += [f"    {audit_line(entry)}" for entry in trail]
     return "\n".join(visible(line) for line in lines)
+
+
+def audit_line(entry: AuditEntry) -> str:
+    """One audit entry as a line (raw: the caller escapes it)."""
+    to = f"{entry.to_status}→{entry.assignee}" if entry.assignee else entry.to_status
+    note = f": {entry.note}" if entry.note else ""
+    return f"{entry.at[:19].replace('T', ' ')}  {entry.actor}  {entry.from_status} → {to}{note}"
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "from": entry.from_status,
+        "to": entry.to_status,
+        "assignee": entry.assignee,
+        "note": entry.note,
+    }
+
+
+#: The columns of a CSV export of rejects, in order.
+CSV_COLUMNS = (
+    "id",
+    "status",
+    "assignee",
+    "status_changed_at",
+    "contact_id",
+    "email",
+    "rejected_at",
+    "stage",
+    "rule_set_version",
+    "tier",
+    "score",
+    "lead_source",
+    "criteria",
+    "codes",
+    "reasons",
+)
+
+
+def rejects_csv(records: Sequence[RejectRecord]) -> str:
+    """Rejects as CSV with a header row: values exact (no escaping beyond CSV's quoting)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for record in records:
+        writer.writerow(csv_row(record))
+    return out.getvalue()
+
+
+def csv_row(record: RejectRecord) -> list[object]:
+    d = record.decision
+    return [
+        record.id,
+        record.status,
+        record.assignee or "",
+        record.status_changed_at or "",
+        d.contact_id,
+        d.email or "",
+        record.decided_at,
+        d.stage.value if d.stage else "",
+        d.rule_set_version,
+        d.tier or "",
+        "" if d.score is None else d.score,
+        d.lead_source or "",
+        "; ".join(r.criterion for r in d.reasons),
+        "; ".join(r.code or "" for r in d.reasons),
+        "; ".join(r.message for r in d.reasons),
+    ]
 
 
 def reject_json(record: RejectRecord) -> dict[str, Any]:
@@ -150,7 +261,7 @@ def reject_json(record: RejectRecord) -> dict[str, Any]:
         "contact_id": d.contact_id,
         "email": d.email,
         "rejected_at": record.decided_at,
-        "modified_at": _ms_to_iso(d.modified_at_ms),
+        "modified_at": ms_iso(d.modified_at_ms),
         "stage": d.stage.value if d.stage else None,
         "rule_set_version": d.rule_set_version,
         "reasons": [r.to_json() for r in d.reasons],
@@ -158,6 +269,12 @@ def reject_json(record: RejectRecord) -> dict[str, Any]:
         "inputs": dict(d.inputs),
         "resolved_at": record.resolved_at,
         "resolution": record.resolution,
+        "status": record.status,
+        "status_changed_at": record.status_changed_at,
+        "assignee": record.assignee,
+        "requeued": record.requeued,
+        "lead_source": d.lead_source,
+        "exception": dict(d.exception) if d.exception else None,
         **_grade_json(d),
     }
 

@@ -48,7 +48,15 @@ from crmbridge.leasing import FileLock, LeaseKeeper
 from crmbridge.model import PassSummary
 from crmbridge.pipelines import PipelineSpec
 from crmbridge.ports import StateStore
-from crmbridge.service import Watchers, lease_check, open_app, runnable, start_web, watch
+from crmbridge.service import (
+    Watchers,
+    console_for,
+    lease_check,
+    open_app,
+    runnable,
+    start_web,
+    watch,
+)
 from crmbridge.settings import Settings
 from crmbridge.state import lease_lock_path, open_leases
 
@@ -251,17 +259,24 @@ def run_service(
     on_pass: OnPass | None = None,
 ) -> int:
     """``crmbridge run`` / ``sync``: every pipeline of ``specs`` under its lease; the daemon
-    also serves /healthz, /readyz and /metrics (``settings.http``) for all of them, and SIGHUP
+    also serves /healthz, /readyz and /metrics (``settings.http``) for all of them (and the
+    reviewer console under /console/ when ``CRMBRIDGE_CONSOLE__ENABLED``), and SIGHUP
     re-reads every pipeline's mapping files. The exit code (the largest of the pipelines')."""
     watchers = Watchers()
     daemon = not (once or dry_run)
     if daemon:
         install_reload_handler(watchers.request_reload)
-    web = (
-        start_web(settings.http, watchers.health, watchers.metrics)
-        if daemon and settings.http.enabled
-        else None
-    )
+    console = console_for(settings) if daemon else None
+    try:
+        web = (
+            start_web(settings.http, watchers.health, watchers.metrics, console)
+            if daemon and settings.http.enabled
+            else None
+        )
+    except BaseException:
+        if console is not None:
+            console.close()
+        raise
     try:
         return Supervisor(
             specs, stop=stop, once=once, dry_run=dry_run, on_pass=on_pass, watchers=watchers
@@ -269,3 +284,5 @@ def run_service(
     finally:
         if web is not None:
             web.stop()
+        if console is not None:
+            console.close()

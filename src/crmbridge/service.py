@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -38,6 +38,9 @@ from crmbridge.settings import HttpSettings, Settings
 from crmbridge.state import DEFAULT_PIPELINE
 from crmbridge.web.app import create_app
 from crmbridge.web.server import WebServer
+
+if TYPE_CHECKING:
+    from crmbridge.console.serve import ConsoleMount
 
 log = structlog.get_logger(__name__)
 
@@ -82,10 +85,21 @@ def headroom(app: App) -> tuple[Headroom, ...]:
     return tuple(rooms)
 
 
-def start_web(http: HttpSettings, health: ServiceHealth, metrics: SyncMetrics) -> WebServer:
-    """Serve /healthz, /readyz and /metrics; a host or port that cannot be bound is a
-    ConfigError naming the variable."""
-    app = create_app(health=health, registry=metrics.registry)
+def start_web(
+    http: HttpSettings,
+    health: ServiceHealth,
+    metrics: SyncMetrics,
+    console: ConsoleMount | None = None,
+) -> WebServer:
+    """Serve /healthz, /readyz and /metrics (and the reviewer console when given); a host or
+    port that cannot be bound is a ConfigError naming the variable."""
+    app = create_app(
+        health=health,
+        registry=metrics.registry,
+        blueprints=console.blueprints if console else (),
+        secret_key=console.secret_key if console else None,
+        config=console.config if console else None,
+    )
     try:
         server = WebServer(app, host=http.host, port=http.port)
     except (OSError, ValueError) as exc:
@@ -129,6 +143,25 @@ class Watched:
     @property
     def calls(self) -> CallObserver:
         return CallObservers(self.metrics, self.health)
+
+
+def console_for(settings: Settings) -> ConsoleMount | None:
+    """The reviewer console, when ``CRMBRIDGE_CONSOLE__ENABLED`` asks: served by the daemon's
+    one web server, beside /metrics."""
+    if not settings.console.enabled:
+        return None
+    if not settings.http.enabled:
+        raise ConfigError(
+            ConfigProblem(
+                Location("environment variable CRMBRIDGE_CONSOLE__ENABLED"),
+                "the console is served by `run`'s web server, which CRMBRIDGE_HTTP__ENABLED=false "
+                "turns off",
+                hint="enable the web server, or serve the console alone with `crmbridge console`",
+            )
+        )
+    from crmbridge.console.serve import console_mount  # noqa: PLC0415 - Flask-WTF when asked
+
+    return console_mount(settings)
 
 
 def watch(

@@ -38,7 +38,7 @@ from crmbridge.secret_files import secret_file_values
 from crmbridge.text import has_unsafe_characters
 
 ENV_PREFIX = "CRMBRIDGE_"
-SECRET_FIELDS = frozenset({"access_token"})
+SECRET_FIELDS = frozenset({"access_token", "secret_key"})
 #: REST versions are ``major.0``; Collections upsert needs 46.0
 #: (docs/salesforce-api.md, "API versions").
 MIN_API_VERSION = 46
@@ -191,6 +191,23 @@ class RetrySettings(_Section):
     max_total_s: float = _seconds(300.0, le=3600)
 
 
+class ConsoleSettings(_Section):
+    """The reviewer console (`crmbridge console`, or beside `run` when ``enabled``)."""
+
+    #: Serve the console from `crmbridge run` too.
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    #: Session cookies only over HTTPS. Turn off only for plain http on loopback (or behind
+    #: a TLS proxy on the same host).
+    secure_cookies: bool = True
+    #: Signs session cookies; unset, a random key per process (sessions end with it).
+    secret_key: SecretStr | None = None
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30, allow_inf_nan=False)
+    #: Whose reject log the console shows (one console per pipeline).
+    pipeline: str = "default"
+
+
 class HttpSettings(_Section):
     """Where ``crmbridge run`` serves /healthz, /readyz and /metrics."""
 
@@ -216,6 +233,7 @@ class Settings(BaseSettings):
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
     retry: RetrySettings = RetrySettings()
+    console: ConsoleSettings = ConsoleSettings()
     http: HttpSettings = HttpSettings()
     state_url: str = "sqlite:///crmbridge.db"
     mappings_dir: Path = Path("./mappings")
@@ -237,7 +255,11 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """The value of every secret setting that is set (to register for masking)."""
-        tokens = (self.hubspot.access_token, self.salesforce.access_token)
+        tokens = (
+            self.hubspot.access_token,
+            self.salesforce.access_token,
+            self.console.secret_key,
+        )
         return [token.get_secret_value() for token in tokens if token is not None]
 
     def redacted(self) -> dict[str, Any]:

@@ -186,6 +186,7 @@ def reference_lead_schema(*replaced: FieldSpec) -> ObjectSchema:
         FieldSpec("Budget__c", "currency", precision=16, scale=2),
         FieldSpec("Timeline_Days__c", "double", precision=18, scale=0),
         FieldSpec("Pain_Point__c", "string", length=255),
+        FieldSpec("CRMBridge_Exception__c", "string", length=255),
     ]
     by_name = {f.name: f for f in fields}
     by_name.update({f.name: f for f in replaced})

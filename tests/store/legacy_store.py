@@ -118,6 +118,8 @@ def _insert_decision(conn: sqlite3.Connection, item: Decision) -> None:
     columns = decision_columns(item)
     for added_later in ("tier", "score", "lead_stage", "transition_json", "flags_json", "flagged"):
         del columns[added_later]  # revision 0003 added them
+    for added_later in ("lead_source", "exception_json", "review_status"):
+        del columns[added_later]  # revision 0006 added them
     columns["decided_at"] = WHEN
     names = ", ".join(columns)
     marks = ", ".join(f":{name}" for name in columns)

@@ -40,7 +40,7 @@ def test_a_new_store_is_at_the_newest_revision(store_url: str) -> None:
     """A store made now reports the newest revision as its own."""
     open_store(store_url, create=True).close()
     current, head = schema_revisions(store_url)
-    assert current == head == "0005"
+    assert current == head == "0006"
 
 
 @pytest.mark.parametrize("user_version", [1, 2])
@@ -56,11 +56,12 @@ def test_a_pre_revision_sqlite_file_upgrades_in_place(tmp_path: Path, user_versi
         assert ledger["2"].status == "rejected"
         [open_reject] = store.rejects(RejectFilter())
         assert (open_reject.id, open_reject.decision) == (3, OPEN_REJECT)
+        assert open_reject.status == "open"
         assert store.count_rejects(RejectFilter(criterion="mapping.Company")) == 1
         assert store.count_rejects(RejectFilter(code="REQUIRED")) == 1
         resolved = store.reject(1)
         assert resolved is not None
-        assert resolved.resolution == "synced later"
+        assert (resolved.resolution, resolved.status) == ("synced later", "resolved")
         [parked] = store.parked(10)
         assert (parked.decision, parked.attempts) == (PARKED, 2)
         for contact in ("1", "2", "3", "4"):
@@ -70,7 +71,7 @@ def test_a_pre_revision_sqlite_file_upgrades_in_place(tmp_path: Path, user_versi
         assert not identity.moved
     finally:
         store.close()
-    assert schema_revisions(f"sqlite:///{path}")[0] == "0005"
+    assert schema_revisions(f"sqlite:///{path}")[0] == "0006"
 
 
 def test_an_upgraded_file_goes_on_as_a_store(tmp_path: Path) -> None:
@@ -124,3 +125,63 @@ def test_an_unknown_pre_revision_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StateStoreError, match="unknown schema"):
         open_store(f"sqlite:///{path}")
+
+
+def test_revision_0006_makes_existing_rejects_open_or_resolved(store_url: str) -> None:
+    """A store at 0003 with an open and a resolved reject: after the upgrade the open one is
+    open (its status dated from its decision), the resolved one resolved, and the lead source
+    read from the stored inputs."""
+    from alembic import command as alembic_command  # noqa: PLC0415
+
+    from crmbridge.state import migrate  # noqa: PLC0415
+
+    engine = create_engine(_engine_url(store_url))
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # the module's database: start empty
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+            alembic_command.upgrade(migrate._config(conn), "0003")
+            conn.execute(
+                text(
+                    "INSERT INTO store_meta VALUES ('default', 'id-1', '2026-11-01T00:00:00.000Z',"
+                    " :url)"
+                ),
+                {"url": store_url},
+            )
+            for row_id, resolved in ((1, None), (2, "2026-11-02T00:00:00.000Z")):
+                conn.execute(
+                    text(
+                        "INSERT INTO decisions (id, pipeline, contact_id, modified_at_ms, outcome,"
+                        " stage, rule_set_version, qualified, reasons_json, criteria_json,"
+                        " inputs_json, decided_at, resolved_at, resolution) VALUES (:id,"
+                        " 'default', :contact, 1, 'rejected', 'qualification', 'v1', false,"
+                        " '[]', '[]', :inputs, '2026-11-01T00:00:00.000Z', :resolved, :why)"
+                    ),
+                    {
+                        "id": row_id,
+                        "contact": str(row_id),
+                        "inputs": '{"hs_analytics_source":"PAID_SEARCH"}',
+                        "resolved": resolved,
+                        "why": "synced later" if resolved else None,
+                    },
+                )
+    finally:
+        engine.dispose()
+    store = open_store(store_url)
+    try:
+        open_one, resolved_one = store.reject(1), store.reject(2)
+        assert open_one is not None
+        assert resolved_one is not None
+        assert (open_one.status, open_one.status_changed_at) == (
+            "open",
+            "2026-11-01T00:00:00.000Z",
+        )
+        assert (resolved_one.status, resolved_one.status_changed_at) == (
+            "resolved",
+            "2026-11-02T00:00:00.000Z",
+        )
+        assert open_one.decision.lead_source == "PAID_SEARCH"
+        assert store.reject_ids(RejectFilter()) == [1]
+    finally:
+        store.close()

@@ -84,6 +84,11 @@ FIELD_MAP = Obj(
             Text(PROPERTY_NAME),
             "the HubSpot property reports group leads by (hs_analytics_source)",
         ),
+        Key(
+            "exception_field",
+            Text(API_NAME),
+            "the text field that marks a lead a reviewer synced despite the rules (optional)",
+        ),
         Key("fields", MapOf(Ref("field"), API_NAME), "Salesforce field → its source", True),
     ),
     doc="which HubSpot contact property fills which Salesforce Lead field",

@@ -71,6 +71,7 @@ def load_mapping(mappings_dir: Path) -> FieldMapping:
         locations=mapping.locations,
         placeholder=mapping.placeholder,
         lead_source=mapping.lead_source,
+        exception_field=mapping.exception_field,
     )
 
 
@@ -106,6 +107,13 @@ def _parse_fields(root: Node, problems: Problems) -> FieldMapping | None:
             f'"{lead_source}" is not a HubSpot property name',
             _PROPERTY_HINT,
         )
+    exception_field = get_text(root, "exception_field", problems, what=FIELDS_FILE)
+    if exception_field is not None and _API_NAME.fullmatch(exception_field) is None:
+        problems.add(
+            child_or_self(root, "exception_field"),
+            f'"{exception_field}" is not a Salesforce field API name',
+            "name a text field of the Lead, e.g. CRMBridge_Exception__c, or remove the key",
+        )
     locations = {k: child.location for k in FIELD_MAP.names if (child := root.get(k)) is not None}
     rules: list[FieldRule] = []
     fields_node = root.get("fields")
@@ -128,6 +136,7 @@ def _parse_fields(root: Node, problems: Problems) -> FieldMapping | None:
         locations=locations,
         placeholder=placeholder,
         lead_source=lead_source,
+        exception_field=exception_field,
     )
 
 

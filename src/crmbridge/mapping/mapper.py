@@ -160,6 +160,7 @@ class FieldMapping:
         locations: Mapping[str, Location] | None = None,
         placeholder: str = DEFAULT_PLACEHOLDER,
         lead_source: str = DEFAULT_LEAD_SOURCE,
+        exception_field: str | None = None,
     ) -> None:
         self.target_object = target_object
         self.external_id_field = external_id_field
@@ -169,6 +170,8 @@ class FieldMapping:
         self.placeholder = placeholder
         #: The HubSpot property reports group leads by; pulled, never judged.
         self.lead_source = lead_source
+        #: The text field marking a lead synced despite the rules (``None``: not written).
+        self.exception_field = exception_field
         #: Where the top-level keys sit (``object``, ``external_id``, ``fields``), for preflight.
         self.locations: Mapping[str, Location] = locations or {}
         self.source_properties: frozenset[str] = frozenset(

@@ -18,6 +18,8 @@ from crmbridge.parsing import ParseFailure, parse_number
 from crmbridge.yamlfile import close_match_hint
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from crmbridge.mapping.mapper import FieldMapping, FieldRule
     from crmbridge.mapping.stages import StageMap
 
@@ -55,6 +57,8 @@ def preflight(mapping: FieldMapping, schema: ObjectSchema) -> list[ConfigProblem
                 "mark it External ID (and Unique) in Salesforce Setup, or name the field that is",
             )
         )
+    if mapping.exception_field is not None:
+        problems.extend(_exception_field_problems(mapping.exception_field, schema, where, top))
     for rule in mapping.rules:
         spec = schema.field(rule.target)
         if spec is None:
@@ -114,6 +118,26 @@ def _policy_problems(rule: FieldRule, spec: FieldSpec, placeholder: str) -> list
                 rule.locations.get("update", rule.location),
                 f'"{spec.name}" is never sent, but Salesforce needs it to create a record',
                 "use update: on_create (sent when the lead is created, never changed after)",
+            )
+        )
+    return problems
+
+
+def _exception_field_problems(
+    name: str, schema: ObjectSchema, where: Mapping[str, Location], top: Location
+) -> list[ConfigProblem]:
+    """The exception field must exist, take text and be writable."""
+    at = where.get("exception_field", top)
+    spec = schema.field(name)
+    if spec is None:
+        return [unknown_field(name, schema, at)]
+    problems = access_problems(spec, at)
+    if spec.type not in TEXT_TYPES:
+        problems.append(
+            ConfigProblem(
+                at,
+                f'"{name}" is a {spec.type} field: the exception note is text',
+                "create a Text(255) or Long Text field for it, or remove exception_field:",
             )
         )
     return problems

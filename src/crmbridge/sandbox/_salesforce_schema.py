@@ -262,6 +262,9 @@ class LeadSchema:
                 custom=True,
             ),
             _text("Pain_Point__c", "Pain Point", 255, custom=True),
+            # crmbridge writes who approved a lead synced despite the rules (fields.yaml
+            # exception_field).
+            _text("CRMBridge_Exception__c", "crmbridge Exception", 255, custom=True),
         ]
         self.fields: dict[str, LeadField] = {f.name: f for f in fields}
         self._by_lower = {f.name.lower(): f for f in fields}

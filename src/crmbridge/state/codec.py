@@ -137,6 +137,9 @@ def decision_columns(decision: Decision) -> dict[str, Any]:
         "transition_json": dumps(decision.transition.to_json()) if decision.transition else None,
         "flags_json": dumps([f.to_json() for f in decision.flags]) if decision.flags else None,
         "flagged": bool(decision.flags) and decision.outcome in _SETTLED,
+        "lead_source": decision.lead_source,
+        "exception_json": dumps(dict(decision.exception)) if decision.exception else None,
+        "review_status": "open" if decision.outcome is Outcome.REJECTED else None,
     }
 
 
@@ -150,6 +153,7 @@ def decision_from_row(row: Row) -> Decision:
     transition = row["transition_json"]
     flags = row["flags_json"]
     score = row["score"]
+    exception = row["exception_json"]
     return Decision(
         contact_id=row["contact_id"],
         modified_at_ms=int(row["modified_at_ms"]),
@@ -169,4 +173,6 @@ def decision_from_row(row: Row) -> Decision:
         lead_stage=row["lead_stage"],
         transition=StageMove.from_json(json.loads(transition)) if transition else None,
         flags=tuple(Flag.from_json(f) for f in json.loads(flags)) if flags else (),
+        lead_source=row["lead_source"],
+        exception=json.loads(exception) if exception else None,
     )

@@ -7,7 +7,8 @@ page, in order, and only persists the answer, so the rules are the same on every
   changing what was judged) of a reject or an unchanged lead adds no decision row; only the
   ledger's ``modified_at_ms`` moves. A push is always recorded.
 - A decision resolves the contact's earlier open reject: "synced later" when it settles the
-  contact in Salesforce (created, updated, unchanged), "superseded" when it rejects or parks it
+  contact in Salesforce (created, updated, unchanged; "synced as exception" when a reviewer
+  let it through despite the rules), "superseded" when it rejects or parks it
   again. So a contact has at most one open reject, and only while its ledger status is
   "rejected": no other contact needs the update. An archived contact (skipped) changes nothing
   but its own decision row.
@@ -33,6 +34,7 @@ PARKED = "parked"
 
 #: Resolutions of an earlier open reject.
 SYNCED_LATER = "synced later"
+SYNCED_AS_EXCEPTION = "synced as exception"
 SUPERSEDED = "superseded"
 
 #: Outcomes whose identical repetition is not stored again (a push always is).
@@ -119,7 +121,8 @@ def plan(decision: Decision, before: ContactState) -> WritePlan:
         park = Park(attempts, parked_error(decision))
     resolution = None
     if previous is not None and previous.status == REJECTED:
-        resolution = SYNCED_LATER if settles else SUPERSEDED
+        synced = SYNCED_AS_EXCEPTION if decision.exception else SYNCED_LATER
+        resolution = synced if settles else SUPERSEDED
     return WritePlan(
         record=True,
         resolution=resolution,

@@ -144,6 +144,15 @@ decisions = Table(
     Column("transition_json", Text()),
     Column("flags_json", Text()),
     Column("flagged", Boolean(), nullable=False, server_default=false()),
+    Column("lead_source", StoredText()),
+    Column("exception_json", Text()),
+    # A reject's review: its status (open, escalated, excepted, dismissed, resolved; NULL for
+    # other outcomes), to whom it is escalated, since when it has its status, and whether a
+    # replay marked it to be judged again on the next pass.
+    Column("review_status", Text()),
+    Column("assignee", StoredText()),
+    Column("status_changed_at", Text()),
+    Column("requeued", Boolean(), nullable=False, server_default=false()),
     # The reject log, newest first: open rejects, every reject, by rule-set version.
     Index("decisions_open_rejects", "pipeline", "outcome", "resolved_at", "id"),
     Index("decisions_rejects", "pipeline", "outcome", "id"),
@@ -151,6 +160,11 @@ decisions = Table(
     Index("decisions_contact", "pipeline", "contact_id", "id"),
     # Leads synced with flags (values a reviewer should fix), newest first.
     Index("decisions_flagged", "pipeline", "flagged", "id"),
+    # The reviewers' queue and its filters, newest first.
+    Index("decisions_review", "pipeline", "outcome", "review_status", "id"),
+    Index("decisions_lead_source", "pipeline", "lead_source", "id"),
+    Index("decisions_tier", "pipeline", "tier", "id"),
+    Index("decisions_requeued", "pipeline", "requeued", "id"),
     sqlite_autoincrement=True,  # a reject id is never reused: reviewers quote them
 )
 
@@ -194,6 +208,39 @@ salesforce_schemas = Table(
     Column("describe_json", Text(), nullable=False),
     Column("fetched_at", Text(), nullable=False),
     PrimaryKeyConstraint("pipeline", "object_name", name="salesforce_schemas_pkey"),
+)
+
+#: Every change of a reject's review status: who, when, from → to, the note.
+review_audit = Table(
+    "review_audit",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("pipeline", StoredText(), nullable=False),
+    Column("decision_id", RowId, nullable=False),
+    Column("at", Text(), nullable=False),
+    Column("actor", StoredText(), nullable=False),
+    Column("action", Text(), nullable=False),
+    Column("from_status", Text(), nullable=False),
+    Column("to_status", Text(), nullable=False),
+    Column("assignee", StoredText()),
+    Column("note", StoredText()),
+    ForeignKeyConstraint(
+        ["decision_id"], ["decisions.id"], name="review_audit_decision_fkey", ondelete="CASCADE"
+    ),
+    Index("review_audit_decision", "pipeline", "decision_id", "id"),
+    Index("review_audit_at", "pipeline", "at"),
+    sqlite_autoincrement=True,
+)
+
+#: The console's users. Not per pipeline: one console serves a deployment's reviewers.
+users = Table(
+    "users",
+    metadata,
+    Column("name", StoredText(), primary_key=True),
+    Column("role", Text(), nullable=False),
+    Column("password_hash", Text(), nullable=False),
+    Column("created_at", Text(), nullable=False),
+    Column("updated_at", Text(), nullable=False),
 )
 
 #: One row per pass of a pipeline, newest last (``crmbridge status``); the newest are kept.
@@ -249,6 +296,7 @@ push_journal = Table(
 
 #: Tables holding a pipeline's data (the meta row aside), children first.
 PIPELINE_TABLES = (
+    review_audit,
     reasons,
     parked,
     ledger,

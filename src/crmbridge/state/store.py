@@ -9,6 +9,7 @@ cursor, both or neither). Opening a store applies pending migrations; only ``cre
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +28,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    or_,
     select,
     text,
     update,
@@ -43,6 +45,7 @@ from crmbridge.ports import (
     RejectRecord,
     StoreIdentity,
 )
+from crmbridge.review import QUEUE, SYSTEM_ACTOR, Action, Status
 from crmbridge.state import migrate
 from crmbridge.state.admin_queries import AdminQueries
 from crmbridge.state.codec import decision_columns, decision_from_row
@@ -57,12 +60,14 @@ from crmbridge.state.engine import (
 from crmbridge.state.journal import forget
 from crmbridge.state.leases import check_fence
 from crmbridge.state.ledger import ContactState, WritePlan, plan
+from crmbridge.state.review_queries import ReviewQueries
 from crmbridge.state.schema import (
     cursors,
     decisions,
     ledger,
     parked,
     reasons,
+    review_audit,
     store_meta,
 )
 from crmbridge.state.service_queries import ServiceQueries
@@ -86,7 +91,7 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class SQLStateStore(AdminQueries, ServiceQueries):
+class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
     """The ``StateStore`` of one pipeline in a SQLite file or a PostgreSQL database.
 
     Opening it migrates the schema. Without ``create`` a store that does not exist (no file,
@@ -284,6 +289,7 @@ class SQLStateStore(AdminQueries, ServiceQueries):
             columns = decision_columns(decision)
             columns["qualified"] = bool(columns["qualified"])
             columns["flagged"] = bool(columns["flagged"])
+            columns["status_changed_at"] = now if columns["review_status"] else None
             rows.append(
                 {"id": decision_id, "pipeline": self._pipeline, "decided_at": now, **columns}
             )
@@ -304,16 +310,13 @@ class SQLStateStore(AdminQueries, ServiceQueries):
         decision), the rest collected for one statement per table at the end of the page."""
         contact = decision.contact_id
         if step.resolution is not None and decision_id is not None:
-            conn.execute(
-                update(decisions)
-                .where(
-                    decisions.c.pipeline == self._pipeline,
-                    decisions.c.contact_id == contact,
-                    decisions.c.outcome == _REJECTED,
-                    decisions.c.resolved_at.is_(None),
-                    decisions.c.id < decision_id,
-                )
-                .values(resolved_at=now, resolution=step.resolution)
+            self._resolve(
+                conn,
+                contact=contact,
+                decision_id=decision_id,
+                resolution=step.resolution,
+                now=now,
+                batch=batch,
             )
         if decision_id is not None:
             batch.reasons.extend(
@@ -352,7 +355,55 @@ class SQLStateStore(AdminQueries, ServiceQueries):
                 "lead_stage": entry.lead_stage,
             }
 
+    def _resolve(
+        self,
+        conn: Connection,
+        *,
+        contact: str,
+        decision_id: int,
+        resolution: str,
+        now: str,
+        batch: _PageWrites,
+    ) -> None:
+        """Resolve the contact's unresolved rejects recorded before ``decision_id`` (at most
+        one, by the ledger rules), whatever their review status, each with an audit entry."""
+        where = (
+            decisions.c.pipeline == self._pipeline,
+            decisions.c.contact_id == contact,
+            decisions.c.outcome == _REJECTED,
+            decisions.c.resolved_at.is_(None),
+            decisions.c.id < decision_id,
+        )
+        earlier = conn.execute(select(decisions.c.id, decisions.c.review_status).where(*where))
+        for row in earlier:
+            batch.audit.append(
+                {
+                    "pipeline": self._pipeline,
+                    "decision_id": int(row.id),
+                    "at": now,
+                    "actor": SYSTEM_ACTOR,
+                    "action": Action.RESOLVE.value,
+                    "from_status": row.review_status or Status.OPEN.value,
+                    "to_status": Status.RESOLVED.value,
+                    "assignee": None,
+                    "note": f"{resolution} (decision {decision_id})",
+                }
+            )
+        conn.execute(
+            update(decisions)
+            .where(*where)
+            .values(
+                resolved_at=now,
+                resolution=resolution,
+                review_status=Status.RESOLVED.value,
+                status_changed_at=now,
+                requeued=False,
+            )
+        )
+
     def _flush(self, conn: Connection, batch: _PageWrites) -> None:
+        if batch.audit:
+            conn.execute(review_audit.insert(), batch.audit)
         if batch.reasons:
             conn.execute(reasons.insert(), batch.reasons)
         unparked = [contact for contact, row in batch.parked.items() if row is None]
@@ -409,14 +460,28 @@ class SQLStateStore(AdminQueries, ServiceQueries):
     # -- the reject log ---------------------------------------------------------------------
     def _reject_conditions(self, query: RejectFilter) -> list[ColumnElement[bool]]:
         conditions = [decisions.c.pipeline == self._pipeline, decisions.c.outcome == _REJECTED]
-        if not query.include_resolved:
-            conditions.append(decisions.c.resolved_at.is_(None))
-        if query.stage:
-            conditions.append(decisions.c.stage == query.stage)
-        if query.contact_id:
-            conditions.append(decisions.c.contact_id == query.contact_id)
-        if query.rule_set_version:
-            conditions.append(decisions.c.rule_set_version == query.rule_set_version)
+        statuses = query.statuses
+        if statuses is None and not query.include_resolved:
+            statuses = tuple(s.value for s in QUEUE)
+        if statuses is not None:
+            conditions.append(decisions.c.review_status.in_(list(statuses)))
+        for column_, value in (
+            (decisions.c.stage, query.stage),
+            (decisions.c.contact_id, query.contact_id),
+            (decisions.c.rule_set_version, query.rule_set_version),
+            (decisions.c.lead_source, query.lead_source),
+            (decisions.c.tier, query.tier),
+            (decisions.c.assignee, query.assignee),
+        ):
+            if value:
+                conditions.append(column_ == value)
+        if query.since:
+            conditions.append(decisions.c.decided_at >= query.since)
+        if query.until:
+            # A day is included whole: every time on it sorts before the day after's "~".
+            conditions.append(decisions.c.decided_at < query.until + "~")
+        if query.text:
+            conditions.append(_text_condition(query.text, self._engine.dialect.name))
         for column, wanted in (
             (reasons.c.criterion, query.criterion),
             (reasons.c.code, query.code),
@@ -441,6 +506,15 @@ class SQLStateStore(AdminQueries, ServiceQueries):
         )
         with self._read() as conn:
             return [_reject_record(row) for row in conn.execute(statement)]
+
+    def reject_ids(self, query: RejectFilter) -> list[int]:
+        statement = (
+            select(decisions.c.id)
+            .where(*self._reject_conditions(query))
+            .order_by(decisions.c.id.desc())
+        )
+        with self._read() as conn:
+            return [int(i) for i in conn.execute(statement).scalars()]
 
     def count_rejects(self, query: RejectFilter) -> int:
         statement = select(func.count()).select_from(decisions)
@@ -494,6 +568,7 @@ class _PageWrites:
 
     def __init__(self) -> None:
         self.reasons: list[dict[str, Any]] = []
+        self.audit: list[dict[str, Any]] = []
         self.parked: dict[str, dict[str, Any] | None] = {}  # None: unpark
         self.ledger: dict[str, dict[str, Any]] = {}
 
@@ -531,7 +606,26 @@ def _reject_record(row: Row[Any]) -> RejectRecord:
         decision=decision_from_row(row._mapping),
         resolved_at=row.resolved_at,
         resolution=row.resolution,
+        status=row.review_status or Status.OPEN.value,
+        status_changed_at=row.status_changed_at,
+        assignee=row.assignee,
+        requeued=bool(row.requeued),
     )
+
+
+def _text_condition(text_: str, dialect: str) -> ColumnElement[bool]:
+    """``text_`` anywhere (ignoring case) in the contact id, e-mail, reasons or inputs. The
+    JSON columns hold non-ASCII text as ``\\uXXXX`` escapes: searched in that form too.
+    SQLite's LIKE already ignores ASCII case (no ``lower()`` per row: a search scans every
+    reject); PostgreSQL's ILIKE does the same."""
+    escaped = json.dumps(text_)[1:-1]
+    columns = (decisions.c.email, decisions.c.reasons_json, decisions.c.inputs_json)
+    needles = (text_, escaped, escaped)
+    if dialect == "sqlite":
+        found = [c.contains(n, autoescape=True) for c, n in zip(columns, needles, strict=True)]
+    else:
+        found = [c.icontains(n, autoescape=True) for c, n in zip(columns, needles, strict=True)]
+    return or_(decisions.c.contact_id == text_, *found)
 
 
 def check_sqlite_path(location: StoreLocation, *, create: bool) -> None:
