@@ -309,3 +309,6 @@ PIPELINE_TABLES = (
     salesforce_schemas,
     pass_results,
 )
+
+#: A decision's columns as reads want them: the search text is only for the search's index.
+DECISION_READ = tuple(column for column in decisions.c if column.name != "search_text")

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     func,
     literal_column,
     or_,
@@ -114,8 +115,10 @@ def text_condition(wanted: str, *, dialect: str, indexed: bool) -> ColumnElement
     found: ColumnElement[bool]
     if dialect == "sqlite":
         if indexed and len(needle) >= MIN_INDEXED:
-            matches = select(literal_column("rowid")).select_from(table(FTS_TABLE)).where(
-                literal_column(FTS_TABLE).op("MATCH")(fts_phrase(needle))
+            matches: Select[Any] = (
+                select(literal_column("rowid"))
+                .select_from(table(FTS_TABLE))
+                .where(literal_column(FTS_TABLE).op("MATCH")(fts_phrase(needle)))
             )
             found = decisions.c.id.in_(matches)
         else:

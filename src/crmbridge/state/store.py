@@ -59,8 +59,8 @@ from crmbridge.state.journal import forget
 from crmbridge.state.leases import check_fence
 from crmbridge.state.ledger import ContactState, WritePlan, plan
 from crmbridge.state.review_queries import ReviewQueries
-from crmbridge.state.search import has_index, searchable_text, text_condition
 from crmbridge.state.schema import (
+    DECISION_READ,
     cursors,
     decisions,
     ledger,
@@ -69,6 +69,7 @@ from crmbridge.state.schema import (
     review_audit,
     store_meta,
 )
+from crmbridge.state.search import has_index, searchable_text, text_condition
 from crmbridge.state.service_queries import ServiceQueries
 
 DEFAULT_PIPELINE = "default"
@@ -456,7 +457,7 @@ class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
     # -- parked leads -----------------------------------------------------------------------
     def parked(self, limit: int) -> list[ParkedLead]:
         query = (
-            select(decisions, parked.c.attempts, parked.c.last_error)
+            select(*DECISION_READ, parked.c.attempts, parked.c.last_error)
             .join(parked, parked.c.decision_id == decisions.c.id)
             .where(parked.c.pipeline == self._pipeline)
             .order_by(parked.c.parked_at, parked.c.contact_id)
@@ -519,7 +520,7 @@ class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
 
     def rejects(self, query: RejectFilter) -> list[RejectRecord]:
         statement: Select[Any] = (
-            select(decisions)
+            select(*DECISION_READ)
             .where(*self._reject_conditions(query))
             .order_by(decisions.c.id.desc())
             .limit(max(query.limit, 0))
@@ -543,7 +544,7 @@ class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
             return int(conn.execute(statement.where(*self._reject_conditions(query))).scalar_one())
 
     def reject(self, reject_id: int) -> RejectRecord | None:
-        statement = select(decisions).where(
+        statement = select(*DECISION_READ).where(
             decisions.c.pipeline == self._pipeline,
             decisions.c.id == reject_id,
             decisions.c.outcome == _REJECTED,
@@ -554,7 +555,7 @@ class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
 
     def decisions_of(self, contact_id: str) -> list[Decision]:
         statement = (
-            select(decisions)
+            select(*DECISION_READ)
             .where(decisions.c.pipeline == self._pipeline, decisions.c.contact_id == contact_id)
             .order_by(decisions.c.id)
         )

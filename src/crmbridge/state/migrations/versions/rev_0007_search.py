@@ -25,7 +25,7 @@ import sqlalchemy as sa
 import structlog
 from alembic import op
 
-from crmbridge.state.search import FTS_TABLE, TRIGRAM_INDEX, searchable_text
+from crmbridge.state.search import searchable_text
 
 revision = "0007"
 down_revision = "0006"
@@ -102,7 +102,7 @@ def _sqlite_index(conn: sa.Connection) -> None:
     try:
         with conn.begin_nested():
             conn.exec_driver_sql(
-                f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(search_text,"
+                "CREATE VIRTUAL TABLE decisions_search USING fts5(search_text,"
                 " content='decisions', content_rowid='id', tokenize='trigram case_sensitive 1')"
             )
     except sa.exc.OperationalError as exc:  # no FTS5 compiled in
@@ -113,27 +113,27 @@ def _sqlite_index(conn: sa.Connection) -> None:
         )
         return
     conn.exec_driver_sql(
-        f"INSERT INTO {FTS_TABLE} (rowid, search_text)"
+        "INSERT INTO decisions_search (rowid, search_text)"
         " SELECT id, search_text FROM decisions WHERE search_text IS NOT NULL"
     )
     # External content: the triggers keep the index in step with every write of the column.
     conn.exec_driver_sql(
-        f"CREATE TRIGGER {FTS_TABLE}_insert AFTER INSERT ON decisions"
-        f" WHEN new.search_text IS NOT NULL BEGIN"
-        f" INSERT INTO {FTS_TABLE} (rowid, search_text) VALUES (new.id, new.search_text); END"
+        "CREATE TRIGGER decisions_search_insert AFTER INSERT ON decisions"
+        " WHEN new.search_text IS NOT NULL BEGIN"
+        " INSERT INTO decisions_search (rowid, search_text) VALUES (new.id, new.search_text); END"
     )
     conn.exec_driver_sql(
-        f"CREATE TRIGGER {FTS_TABLE}_delete AFTER DELETE ON decisions"
-        f" WHEN old.search_text IS NOT NULL BEGIN"
-        f" INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, search_text)"
-        f" VALUES ('delete', old.id, old.search_text); END"
+        "CREATE TRIGGER decisions_search_delete AFTER DELETE ON decisions"
+        " WHEN old.search_text IS NOT NULL BEGIN"
+        " INSERT INTO decisions_search (decisions_search, rowid, search_text)"
+        " VALUES ('delete', old.id, old.search_text); END"
     )
     conn.exec_driver_sql(
-        f"CREATE TRIGGER {FTS_TABLE}_update AFTER UPDATE OF search_text ON decisions BEGIN"
-        f" INSERT INTO {FTS_TABLE} ({FTS_TABLE}, rowid, search_text)"
-        f" SELECT 'delete', old.id, old.search_text WHERE old.search_text IS NOT NULL;"
-        f" INSERT INTO {FTS_TABLE} (rowid, search_text)"
-        f" SELECT new.id, new.search_text WHERE new.search_text IS NOT NULL; END"
+        "CREATE TRIGGER decisions_search_update AFTER UPDATE OF search_text ON decisions BEGIN"
+        " INSERT INTO decisions_search (decisions_search, rowid, search_text)"
+        " SELECT 'delete', old.id, old.search_text WHERE old.search_text IS NOT NULL;"
+        " INSERT INTO decisions_search (rowid, search_text)"
+        " SELECT new.id, new.search_text WHERE new.search_text IS NOT NULL; END"
     )
 
 
@@ -147,7 +147,7 @@ def _postgres_index(conn: sa.Connection) -> None:
             reason=f"cannot create the pg_trgm extension ({str(exc.orig).strip()})",
             hint="free-text search reads every reject; to index it, have the database's "
             "owner run CREATE EXTENSION pg_trgm (PostgreSQL 13+ lets an owner do it) and "
-            f"CREATE INDEX {TRIGRAM_INDEX} ON decisions USING gin (search_text gin_trgm_ops)",
+            "CREATE INDEX decisions_search_trgm ON decisions USING gin (search_text gin_trgm_ops)",
         )
         return
     # The extension may live in another schema than the tables (made there by an admin).
@@ -155,7 +155,8 @@ def _postgres_index(conn: sa.Connection) -> None:
         "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'"
     ).scalar_one()
     conn.exec_driver_sql(
-        f"CREATE INDEX {TRIGRAM_INDEX} ON decisions USING gin (search_text {schema}.gin_trgm_ops)"
+        "CREATE INDEX decisions_search_trgm ON decisions"
+        f" USING gin (search_text {schema}.gin_trgm_ops)"
     )
 
 
