@@ -93,9 +93,10 @@ def _backfill() -> None:
 
 def _sqlite_index(conn: sa.Connection) -> None:
     if sqlite3.sqlite_version_info < _SQLITE_TRIGRAM:
+        version = ".".join(str(part) for part in sqlite3.sqlite_version_info)
         log.warning(
             "search_index_unavailable",
-            reason=f"SQLite {sqlite3.sqlite_version} has no FTS5 trigram tokenizer (3.34+)",
+            reason=f"SQLite {version} has no FTS5 trigram tokenizer (3.34+)",
             hint="free-text search reads every reject; run crmbridge with a newer SQLite",
         )
         return
@@ -112,28 +113,25 @@ def _sqlite_index(conn: sa.Connection) -> None:
             hint="free-text search reads every reject; run crmbridge with an SQLite with FTS5",
         )
         return
+    # External content: every decision has its row (no text for other outcomes than rejected),
+    # filled from the table, and the triggers keep it in step with each write.
+    conn.exec_driver_sql("INSERT INTO decisions_search (decisions_search) VALUES ('rebuild')")
     conn.exec_driver_sql(
-        "INSERT INTO decisions_search (rowid, search_text)"
-        " SELECT id, search_text FROM decisions WHERE search_text IS NOT NULL"
-    )
-    # External content: the triggers keep the index in step with every write of the column.
-    conn.exec_driver_sql(
-        "CREATE TRIGGER decisions_search_insert AFTER INSERT ON decisions"
-        " WHEN new.search_text IS NOT NULL BEGIN"
-        " INSERT INTO decisions_search (rowid, search_text) VALUES (new.id, new.search_text); END"
+        "CREATE TRIGGER decisions_search_insert AFTER INSERT ON decisions BEGIN"
+        " INSERT INTO decisions_search (rowid, search_text) VALUES (new.id, new.search_text);"
+        " END"
     )
     conn.exec_driver_sql(
-        "CREATE TRIGGER decisions_search_delete AFTER DELETE ON decisions"
-        " WHEN old.search_text IS NOT NULL BEGIN"
+        "CREATE TRIGGER decisions_search_delete AFTER DELETE ON decisions BEGIN"
         " INSERT INTO decisions_search (decisions_search, rowid, search_text)"
         " VALUES ('delete', old.id, old.search_text); END"
     )
     conn.exec_driver_sql(
         "CREATE TRIGGER decisions_search_update AFTER UPDATE OF search_text ON decisions BEGIN"
         " INSERT INTO decisions_search (decisions_search, rowid, search_text)"
-        " SELECT 'delete', old.id, old.search_text WHERE old.search_text IS NOT NULL;"
-        " INSERT INTO decisions_search (rowid, search_text)"
-        " SELECT new.id, new.search_text WHERE new.search_text IS NOT NULL; END"
+        " VALUES ('delete', old.id, old.search_text);"
+        " INSERT INTO decisions_search (rowid, search_text) VALUES (new.id, new.search_text);"
+        " END"
     )
 
 
