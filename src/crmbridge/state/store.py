@@ -184,7 +184,7 @@ class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
             log.warning(
                 "search_index_missing",
                 store=self._location.shown,
-                hint="free-text search (rejects list --text, the console's search box) reads "
+                hint="free-text search (rejects list --search, the console's search box) reads "
                 "every reject: slower on a large reject log, the same results; see the "
                 "README's reject log section for how to add the index",
             )
