@@ -6,7 +6,8 @@ and the demo's mix of criteria; 10 % of them dismissed and 1 % escalated (each w
 entry); runs ``VACUUM ANALYZE`` on PostgreSQL / ``ANALYZE`` on SQLite (what autovacuum does
 within a minute of a bulk load). Then a signed-in reviewer asks, ``--requests`` times each, for:
 the queue's first page, a page far down it, the queue filtered by a criterion, by a lead source,
-by a status, by a free-text search, and the detail page of a random reject. Each row shows the
+by a status, by free-text searches (a rare and a broad one, one of 2 characters, one that every
+reject matches), and the detail page of a random reject. Each row shows the
 median and the 95th percentile of the whole request as the client sees it (SQL, template,
 HTTP), after ``--warmup`` requests of the same kind.
 
@@ -160,6 +161,9 @@ def run(name: str, url: str, count: int, repeat: int, warmup: int) -> list[str]:
             "status escalated": "/console/?status=escalated",
             "tier A, page 20": "/console/?tier=A&page=20",
             "free text 'lead4242'": "/console/?q=lead4242",
+            "free text 'lead1' (broad)": "/console/?q=lead1",
+            "free text 'zz' (2 characters: no trigram, a scan)": "/console/?q=zz",
+            "free text 'example.com' (every reject)": "/console/?q=example.com",
         }
         lines = [
             f"### {name}: {count:,} rejects, filled in {fill_s:.1f} s",

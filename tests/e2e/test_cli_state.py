@@ -124,7 +124,7 @@ def test_state_current_and_upgrade_on_an_old_file(tmp_path: Path) -> None:
     assert "alembic_version" not in tables
     upgraded = crmbridge("state", "upgrade", env=base_env(), cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "schema revision 0006 (newest known: 0006)" in upgraded.stdout
+    assert "schema revision 0007 (newest known: 0007)" in upgraded.stdout
     listed = crmbridge("rejects", "list", "--code", "REQUIRED", env=base_env(), cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert "1-1 of 1" in listed.stdout

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import random
 import socket
+import sqlite3
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
@@ -106,10 +107,15 @@ def test_corruption_found_while_reading_stops_with_a_store_error(tmp_path: Path)
     """Pages damaged after the store opened fine surface as a StateStoreError on first read."""
     path = tmp_path / "crmbridge.db"
     filled_store(path)
-    size = path.stat().st_size
+    # The middle of the decisions table's pages (the search index has pages of its own).
+    with closing(sqlite3.connect(path)) as conn:
+        pages = [
+            int(n) for (n,) in conn.execute("SELECT pageno FROM dbstat WHERE name = 'decisions'")
+        ]
+        page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
     noise = random.Random(7).randbytes(64 * 1024)
     with path.open("r+b") as damaged:
-        damaged.seek(size // 2)
+        damaged.seek((sorted(pages)[len(pages) // 2] - 1) * page_size)
         damaged.write(noise)
     store = open_store(sqlite_url(path))
     try:

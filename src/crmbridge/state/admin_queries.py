@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased
 from crmbridge.model import Decision, ObjectSchema, Outcome, Reason, RejectStage
 from crmbridge.ports import DecisionRecord, LatestDecision, LedgerEntry, StoredSchema
 from crmbridge.state.codec import decision_from_row, decode_text, dumps
-from crmbridge.state.schema import decisions, ledger, load_text, salesforce_schemas
+from crmbridge.state.schema import DECISION_READ, decisions, ledger, load_text, salesforce_schemas
 
 __all__ = ["AdminQueries"]
 
@@ -152,7 +152,7 @@ class AdminQueries:
 
     def flagged(self, *, limit: int, offset: int = 0) -> list[DecisionRecord]:
         query = (
-            select(decisions)
+            select(*DECISION_READ)
             .where(*self._flagged_conditions())
             .order_by(decisions.c.id.desc())
             .limit(max(limit, 0))

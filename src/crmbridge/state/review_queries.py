@@ -26,7 +26,7 @@ from crmbridge.review import (
     refusal,
 )
 from crmbridge.state.codec import decision_from_row
-from crmbridge.state.schema import decisions, ledger, reasons, review_audit, users
+from crmbridge.state.schema import DECISION_READ, decisions, ledger, reasons, review_audit, users
 
 __all__ = ["ReviewQueries"]
 
@@ -58,7 +58,7 @@ class ReviewQueries:
         with self._write() as conn:
             rows = {}
             for start in range(0, len(wanted), _CHUNK):
-                query = select(decisions).where(
+                query = select(*DECISION_READ).where(
                     decisions.c.pipeline == self._pipeline,
                     decisions.c.outcome == _REJECTED,
                     decisions.c.id.in_(wanted[start : start + _CHUNK]),
@@ -137,8 +137,10 @@ class ReviewQueries:
             decisions.c.outcome == _REJECTED,
             decisions.c.resolved_at.is_(None),
         )
-        approved = select(decisions).where(*due, decisions.c.review_status == Status.EXCEPTED.value)
-        requeued = select(decisions).where(
+        approved = select(*DECISION_READ).where(
+            *due, decisions.c.review_status == Status.EXCEPTED.value
+        )
+        requeued = select(*DECISION_READ).where(
             *due,
             decisions.c.requeued.is_(True),
             decisions.c.review_status != Status.EXCEPTED.value,

@@ -153,6 +153,10 @@ decisions = Table(
     Column("assignee", StoredText()),
     Column("status_changed_at", Text()),
     Column("requeued", Boolean(), nullable=False, server_default=false()),
+    # A reject's e-mail, reasons and HubSpot values as one lower-cased text for the free-text
+    # search (``state.search``; NULL for other outcomes). Its index is the backend's own (an
+    # FTS5 table on SQLite, a pg_trgm GIN index on PostgreSQL), made by revision 0007.
+    Column("search_text", Text()),
     # The reject log, newest first: open rejects, every reject, by rule-set version.
     Index("decisions_open_rejects", "pipeline", "outcome", "resolved_at", "id"),
     Index("decisions_rejects", "pipeline", "outcome", "id"),
@@ -305,3 +309,6 @@ PIPELINE_TABLES = (
     salesforce_schemas,
     pass_results,
 )
+
+#: A decision's columns as reads want them: the search text is only for the search's index.
+DECISION_READ = tuple(column for column in decisions.c if column.name != "search_text")

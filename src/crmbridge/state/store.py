@@ -9,7 +9,6 @@ cursor, both or neither). Opening a store applies pending migrations; only ``cre
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +27,6 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    or_,
     select,
     text,
     update,
@@ -62,6 +60,7 @@ from crmbridge.state.leases import check_fence
 from crmbridge.state.ledger import ContactState, WritePlan, plan
 from crmbridge.state.review_queries import ReviewQueries
 from crmbridge.state.schema import (
+    DECISION_READ,
     cursors,
     decisions,
     ledger,
@@ -70,6 +69,7 @@ from crmbridge.state.schema import (
     review_audit,
     store_meta,
 )
+from crmbridge.state.search import has_index, searchable_text, text_condition
 from crmbridge.state.service_queries import ServiceQueries
 
 DEFAULT_PIPELINE = "default"
@@ -156,6 +156,7 @@ class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
                 }
                 conn.execute(store_meta.insert().values(values))
                 log.info("state_store_created", **values)
+                self._check_search_index(conn)
                 return StoreIdentity(**values, url=here)
             if not read_only:
                 # A write that changes nothing: a read-only file or role fails here, not
@@ -174,7 +175,19 @@ class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
                     .where(store_meta.c.pipeline == self._pipeline)
                     .values(created_url=here)
                 )
+            self._check_search_index(conn)
             return StoreIdentity(row.store_id, self._pipeline, row.created_at, created_url, here)
+
+    def _check_search_index(self, conn: Connection) -> None:
+        self._search_indexed = has_index(conn)
+        if not self._search_indexed:
+            log.warning(
+                "search_index_missing",
+                store=self._location.shown,
+                hint="free-text search (rejects list --search, the console's search box) reads "
+                "every reject: slower on a large reject log, the same results; see the "
+                "README's reject log section for how to add the index",
+            )
 
     def identity(self) -> StoreIdentity:
         return self._identity
@@ -290,6 +303,11 @@ class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
             columns["qualified"] = bool(columns["qualified"])
             columns["flagged"] = bool(columns["flagged"])
             columns["status_changed_at"] = now if columns["review_status"] else None
+            columns["search_text"] = (
+                searchable_text(columns["email"], columns["reasons_json"], columns["inputs_json"])
+                if columns["outcome"] == _REJECTED
+                else None
+            )
             rows.append(
                 {"id": decision_id, "pipeline": self._pipeline, "decided_at": now, **columns}
             )
@@ -439,7 +457,7 @@ class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
     # -- parked leads -----------------------------------------------------------------------
     def parked(self, limit: int) -> list[ParkedLead]:
         query = (
-            select(decisions, parked.c.attempts, parked.c.last_error)
+            select(*DECISION_READ, parked.c.attempts, parked.c.last_error)
             .join(parked, parked.c.decision_id == decisions.c.id)
             .where(parked.c.pipeline == self._pipeline)
             .order_by(parked.c.parked_at, parked.c.contact_id)
@@ -481,7 +499,11 @@ class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
             # A day is included whole: every time on it sorts before the day after's "~".
             conditions.append(decisions.c.decided_at < query.until + "~")
         if query.text:
-            conditions.append(_text_condition(query.text, self._engine.dialect.name))
+            conditions.append(
+                text_condition(
+                    query.text, dialect=self._engine.dialect.name, indexed=self._search_indexed
+                )
+            )
         for column, wanted in (
             (reasons.c.criterion, query.criterion),
             (reasons.c.code, query.code),
@@ -498,7 +520,7 @@ class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
 
     def rejects(self, query: RejectFilter) -> list[RejectRecord]:
         statement: Select[Any] = (
-            select(decisions)
+            select(*DECISION_READ)
             .where(*self._reject_conditions(query))
             .order_by(decisions.c.id.desc())
             .limit(max(query.limit, 0))
@@ -522,7 +544,7 @@ class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
             return int(conn.execute(statement.where(*self._reject_conditions(query))).scalar_one())
 
     def reject(self, reject_id: int) -> RejectRecord | None:
-        statement = select(decisions).where(
+        statement = select(*DECISION_READ).where(
             decisions.c.pipeline == self._pipeline,
             decisions.c.id == reject_id,
             decisions.c.outcome == _REJECTED,
@@ -533,7 +555,7 @@ class SQLStateStore(AdminQueries, ReviewQueries, ServiceQueries):
 
     def decisions_of(self, contact_id: str) -> list[Decision]:
         statement = (
-            select(decisions)
+            select(*DECISION_READ)
             .where(decisions.c.pipeline == self._pipeline, decisions.c.contact_id == contact_id)
             .order_by(decisions.c.id)
         )
@@ -611,21 +633,6 @@ def _reject_record(row: Row[Any]) -> RejectRecord:
         assignee=row.assignee,
         requeued=bool(row.requeued),
     )
-
-
-def _text_condition(text_: str, dialect: str) -> ColumnElement[bool]:
-    """``text_`` anywhere (ignoring case) in the contact id, e-mail, reasons or inputs. The
-    JSON columns hold non-ASCII text as ``\\uXXXX`` escapes: searched in that form too.
-    SQLite's LIKE already ignores ASCII case (no ``lower()`` per row: a search scans every
-    reject); PostgreSQL's ILIKE does the same."""
-    escaped = json.dumps(text_)[1:-1]
-    columns = (decisions.c.email, decisions.c.reasons_json, decisions.c.inputs_json)
-    needles = (text_, escaped, escaped)
-    if dialect == "sqlite":
-        found = [c.contains(n, autoescape=True) for c, n in zip(columns, needles, strict=True)]
-    else:
-        found = [c.icontains(n, autoescape=True) for c, n in zip(columns, needles, strict=True)]
-    return or_(decisions.c.contact_id == text_, *found)
 
 
 def check_sqlite_path(location: StoreLocation, *, create: bool) -> None:
