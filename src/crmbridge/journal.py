@@ -43,8 +43,8 @@ import structlog
 
 from crmbridge.errors import RequestRejectedError
 from crmbridge.judgement import payload_hash
-from crmbridge.model import FieldValue, MappedLead, ObjectSchema, PushResult
-from crmbridge.ports import LeadSink
+from crmbridge.model import FieldValue, MappedLead, PushResult
+from crmbridge.ports import ForwardingSink, LeadSink
 
 log = structlog.get_logger(__name__)
 
@@ -137,33 +137,14 @@ class PushJournal(Protocol):
         ...
 
 
-class JournaledSink:
+class JournaledSink(ForwardingSink):
     """A ``LeadSink`` that journals every upsert and skips what an earlier, uncommitted push
     already wrote (module docstring)."""
 
     def __init__(self, inner: LeadSink, journal: PushJournal) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.journal = journal
         self.recovered = 0  # leads answered from the journal or found in Salesforce
-
-    @property
-    def calls(self) -> int:
-        return self.inner.calls
-
-    @calls.setter
-    def calls(self, value: int) -> None:
-        self.inner.calls = value
-
-    def start_pass(self) -> None:
-        self.inner.start_pass()
-
-    def describe(self) -> ObjectSchema:
-        return self.inner.describe()
-
-    def current_values(
-        self, external_ids: Sequence[str], fields: Sequence[str]
-    ) -> dict[str, dict[str, object]]:
-        return self.inner.current_values(external_ids, fields)
 
     def upsert(self, leads: Sequence[MappedLead]) -> list[PushResult]:
         earlier = self.journal.begin({lead.contact_id: payload_hash(lead.fields) for lead in leads})

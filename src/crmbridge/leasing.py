@@ -45,8 +45,8 @@ from crmbridge.lease import (
     renew_interval_s,
     still_safe,
 )
-from crmbridge.model import MappedLead, ObjectSchema, PushResult
-from crmbridge.ports import LeadSink
+from crmbridge.model import MappedLead, PushResult
+from crmbridge.ports import ForwardingSink, LeadSink
 
 log = structlog.get_logger(__name__)
 
@@ -336,28 +336,14 @@ def _pid(holder: dict[str, Any]) -> int:
     return pid if isinstance(pid, int) else 0
 
 
-class FencedSink:
+class FencedSink(ForwardingSink):
     """A ``LeadSink`` that pushes only while ``guard()`` says this runner holds its lease;
     otherwise ``upsert`` raises ``LeaseLostError`` and the pass stops with nothing pushed."""
 
     def __init__(self, inner: LeadSink, pipeline: str, guard: Callable[[], bool]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.pipeline = pipeline
         self.guard = guard
-
-    @property
-    def calls(self) -> int:
-        return self.inner.calls
-
-    @calls.setter
-    def calls(self, value: int) -> None:
-        self.inner.calls = value
-
-    def start_pass(self) -> None:
-        self.inner.start_pass()
-
-    def describe(self) -> ObjectSchema:
-        return self.inner.describe()
 
     def upsert(self, leads: Sequence[MappedLead]) -> list[PushResult]:
         if not self.guard():
@@ -367,8 +353,3 @@ class FencedSink:
                 "the batch was not pushed",
             )
         return self.inner.upsert(leads)
-
-    def current_values(
-        self, external_ids: Sequence[str], fields: Sequence[str]
-    ) -> dict[str, dict[str, object]]:
-        return self.inner.current_values(external_ids, fields)

@@ -69,6 +69,36 @@ class LeadSink(Protocol):
         ...
 
 
+class ForwardingSink:
+    """A ``LeadSink`` that hands every call to ``inner``; sinks that add one thing to a push
+    (a journal, a lease guard) subclass it and override only ``upsert``."""
+
+    def __init__(self, inner: LeadSink) -> None:
+        self.inner = inner
+
+    @property
+    def calls(self) -> int:
+        return self.inner.calls
+
+    @calls.setter
+    def calls(self, value: int) -> None:
+        self.inner.calls = value
+
+    def start_pass(self) -> None:
+        self.inner.start_pass()
+
+    def describe(self) -> ObjectSchema:
+        return self.inner.describe()
+
+    def upsert(self, leads: Sequence[MappedLead]) -> list[PushResult]:
+        return self.inner.upsert(leads)
+
+    def current_values(
+        self, external_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, object]]:
+        return self.inner.current_values(external_ids, fields)
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     """What crmbridge last did for one HubSpot contact."""
