@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Connection, Table, Text, exists, func, select, type_coerce
@@ -19,25 +18,15 @@ from crmbridge.model import Decision, ObjectSchema, Outcome, Reason, RejectStage
 from crmbridge.ports import DecisionRecord, LatestDecision, LedgerEntry, StoredSchema
 from crmbridge.state.codec import decision_from_row, decode_text, dumps
 from crmbridge.state.schema import DECISION_READ, decisions, ledger, load_text, salesforce_schemas
+from crmbridge.state.store_parts import StoreParts
 
 __all__ = ["AdminQueries"]
 
 _SKIPPED = "skipped"
 
 
-class AdminQueries:
+class AdminQueries(StoreParts):
     """Read queries for what-if replays and reviewers' listings (a mixin of the SQL store)."""
-
-    _pipeline: str
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _now(self) -> str:
-        raise NotImplementedError
 
     def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         raise NotImplementedError

@@ -9,7 +9,6 @@ by :func:`crmbridge.review.refusal` (pure); this only reads and persists.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Connection, Integer, cast, delete, func, insert, select, update
@@ -27,6 +26,7 @@ from crmbridge.review import (
 )
 from crmbridge.state.codec import decision_from_row
 from crmbridge.state.schema import DECISION_READ, decisions, ledger, reasons, review_audit, users
+from crmbridge.state.store_parts import StoreParts
 
 __all__ = ["ReviewQueries"]
 
@@ -36,19 +36,8 @@ _SKIPPED = "skipped"
 _CHUNK = 500
 
 
-class ReviewQueries:
+class ReviewQueries(StoreParts):
     """Review status changes, audit trail, due rejects, counts and users (a store mixin)."""
-
-    _pipeline: str
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _now(self) -> str:
-        raise NotImplementedError
 
     # -- status changes ------------------------------------------------------------------------
     def change_review(self, reject_ids: Sequence[int], change: ReviewChange) -> list[ReviewResult]:

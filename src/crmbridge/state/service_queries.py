@@ -9,15 +9,15 @@ of the pipeline; the rest read.
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, text
+from sqlalchemy import delete, select, text
 
 from crmbridge.observe import Headroom, PassRecord
 from crmbridge.state.codec import dumps
 from crmbridge.state.leases import store_time
 from crmbridge.state.schema import leases, pass_results, store_meta
+from crmbridge.state.store_parts import StoreParts
 
 __all__ = ["PASS_RESULTS_KEPT", "ServiceQueries"]
 
@@ -25,16 +25,8 @@ __all__ = ["PASS_RESULTS_KEPT", "ServiceQueries"]
 PASS_RESULTS_KEPT = 3000
 
 
-class ServiceQueries:
+class ServiceQueries(StoreParts):
     """Pass results, liveness and pipelines (a mixin of the SQL store)."""
-
-    _pipeline: str
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _write(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
 
     def ping(self) -> None:
         with self._read() as conn:
